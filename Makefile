@@ -1,0 +1,44 @@
+# framerun — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STAMP := .stamps
+
+.PHONY: setup demo test bench lint clean
+
+# setup: system packages (apt), the Python venv with the project installed
+# editable, and the pinned third-party JS. Each step re-runs only when its
+# inputs change.
+setup: $(STAMP)/system $(STAMP)/venv $(STAMP)/vendor
+
+$(STAMP)/system: scripts/install-system-deps.sh
+	@mkdir -p $(STAMP)
+	bash scripts/install-system-deps.sh
+	@touch $@
+
+$(STAMP)/venv: pyproject.toml
+	@mkdir -p $(STAMP)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+$(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh
+	@mkdir -p $(STAMP)
+	bash scripts/vendor-js.sh
+	@touch $@
+
+demo: setup
+	$(PY) examples/render_hello.py
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) scripts/bench.py
+
+lint: setup
+	$(VENV)/bin/ruff check sdk service tests scripts examples
+
+clean:
+	rm -rf $(STAMP) out .pytest_cache

@@ -1,0 +1,185 @@
+"""The ``framerun`` command line.
+
+Every failure prints one line — ``error: <what and how to fix> [CODE]`` — and
+exits 2 for bad input, 1 for anything else. Every option can also come from a
+``FRAMERUN_*`` environment variable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from framerun.errors import FramerunError, VariablesInvalidError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def _fail(exc: FramerunError) -> None:
+    click.echo(f"error: {exc.message} [{exc.code}]", err=True)
+    sys.exit(EXIT_BAD_INPUT if exc.http_status < 500 else EXIT_FAILED)
+
+
+def _load_variables(inline: str | None, file: Path | None) -> dict[str, Any]:
+    from framerun_service.render.variables import parse_values_json
+
+    values: dict[str, Any] = {}
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise VariablesInvalidError(
+                f"cannot read --variables-file '{file}': {exc.strerror}"
+            ) from None
+        values.update(parse_values_json(text, source=f"--variables-file {file}"))
+    if inline is not None:
+        values.update(parse_values_json(inline, source="--variables"))
+    return values
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="framerun")
+def main() -> None:
+    """Render HTML compositions to video."""
+
+
+@main.command()
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    envvar="FRAMERUN_OUTPUT",
+    help="Output file (.mp4).",
+)
+@click.option(
+    "--composition",
+    default="index.html",
+    show_default=True,
+    envvar="FRAMERUN_COMPOSITION",
+    help="Entry HTML file inside PROJECT.",
+)
+@click.option("--width", type=str, envvar="FRAMERUN_WIDTH", help="Override data-width.")
+@click.option("--height", type=str, envvar="FRAMERUN_HEIGHT", help="Override data-height.")
+@click.option(
+    "--fps", type=str, envvar="FRAMERUN_FPS", help="Override data-fps (e.g. 30 or 30000/1001)."
+)
+@click.option(
+    "--duration", type=str, envvar="FRAMERUN_DURATION", help="Override data-duration (seconds)."
+)
+@click.option(
+    "--quality",
+    type=click.Choice(["draft", "standard", "high"]),
+    default="standard",
+    show_default=True,
+    envvar="FRAMERUN_QUALITY",
+)
+@click.option("--crf", type=int, envvar="FRAMERUN_CRF", help="x264 CRF 0–51 (not with --bitrate).")
+@click.option(
+    "--bitrate",
+    type=str,
+    envvar="FRAMERUN_BITRATE",
+    help="Target bitrate such as 8M (not with --crf).",
+)
+@click.option(
+    "--variables",
+    "variables_json",
+    type=str,
+    envvar="FRAMERUN_VARIABLES",
+    help="JSON object of variable values.",
+)
+@click.option(
+    "--variables-file",
+    type=click.Path(path_type=Path),
+    envvar="FRAMERUN_VARIABLES_FILE",
+    help="File holding a JSON object of values.",
+)
+@click.option(
+    "--strict-variables",
+    is_flag=True,
+    envvar="FRAMERUN_STRICT_VARIABLES",
+    help="Reject unknown or mistyped variables.",
+)
+@click.option(
+    "--workers", type=int, envvar="FRAMERUN_WORKERS", help="Worker processes (default: CPU cores)."
+)
+@click.option(
+    "--frames",
+    "frame_range",
+    type=str,
+    envvar="FRAMERUN_FRAMES",
+    help="Render only frames A:B (B exclusive).",
+)
+@click.option(
+    "--chunk-size", type=int, envvar="FRAMERUN_CHUNK_SIZE", help="Frames per chunk (default 240)."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def render(
+    project: Path,
+    output: Path,
+    composition: str,
+    width: str | None,
+    height: str | None,
+    fps: str | None,
+    duration: str | None,
+    quality: str,
+    crf: int | None,
+    bitrate: str | None,
+    variables_json: str | None,
+    variables_file: Path | None,
+    strict_variables: bool,
+    workers: int | None,
+    frame_range: str | None,
+    chunk_size: int | None,
+    quiet: bool,
+) -> None:
+    """Render PROJECT (a folder with an HTML composition) to a video on this machine."""
+    from framerun.progress import RenderProgressBar
+    from framerun.render import parse_frame_range
+    from framerun.render import render as do_render
+
+    started = time.perf_counter()
+    try:
+        if crf is not None and bitrate is not None:
+            from framerun.errors import InvalidConfigError
+
+            raise InvalidConfigError("--crf and --bitrate are mutually exclusive; pass only one")
+        variables = _load_variables(variables_json, variables_file)
+        frames = parse_frame_range(frame_range) if frame_range else None
+        with RenderProgressBar(disabled=quiet) as bar:
+            result = do_render(
+                project,
+                output,
+                composition=composition,
+                width=width,
+                height=height,
+                fps=fps,
+                duration=duration,
+                quality=quality,
+                crf=crf,
+                bitrate=bitrate,
+                variables=variables,
+                strict_variables=strict_variables,
+                workers=workers,
+                frames=frames,
+                chunk_size=chunk_size,
+                on_plan=bar.start,
+                on_frames=bar.advance,
+            )
+    except FramerunError as exc:
+        _fail(exc)
+        return
+    wall = time.perf_counter() - started
+    click.echo(
+        f"rendered {result.frames} frames in {wall:.1f}s ({result.frames / wall:.1f} fps) "
+        f"→ {result.output} ({result.bytes / 1e6:.2f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

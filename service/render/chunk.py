@@ -1,0 +1,114 @@
+"""Render one chunk: frames [start, end) of a plan → one closed-GOP MP4.
+
+Capture and encoding overlap: the browser renders frame N+1 while a second
+thread decodes and encodes frame N. The queue between them is bounded, so
+memory does not grow with the chunk's length. The chunk is written to a
+temporary name and renamed only when complete, so a crash never leaves a
+partial chunk behind.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from framerun_service.render.browser import BrowserSession, PageSpec
+from framerun_service.render.encode import ChunkEncoder
+from framerun_service.render.plan import ChunkSpec, Plan
+
+QUEUE_DEPTH = 4
+_DONE = None
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    index: int
+    frames: int
+    seconds: float
+    path: Path | None
+
+
+ProgressFn = Callable[[int], None]
+
+
+def page_spec(plan: Plan, project_dir: Path) -> PageSpec:
+    return PageSpec(
+        project_dir=project_dir,
+        entry=plan.entry,
+        width=plan.width,
+        height=plan.height,
+        fps=float(plan.fps),
+        variables=plan.variables,
+    )
+
+
+def render_chunk(
+    session: BrowserSession,
+    plan: Plan,
+    chunk: ChunkSpec,
+    project_dir: Path,
+    out_path: Path,
+    *,
+    on_frames: ProgressFn | None = None,
+    capture_format: str = "jpeg",
+    encode: bool = True,
+) -> ChunkResult:
+    """Render ``chunk`` to ``out_path``; ``encode=False`` measures capture alone."""
+    started = time.perf_counter()
+    page = session.open(page_spec(plan, project_dir))
+    tmp_path = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
+    encoder = (
+        ChunkEncoder(tmp_path, plan.encoder, width=plan.width, height=plan.height, fps=plan.fps)
+        if encode
+        else None
+    )
+    frames: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
+    failure: list[BaseException] = []
+
+    def encode_loop() -> None:
+        add = (
+            None
+            if encoder is None
+            else (encoder.add_jpeg if capture_format == "jpeg" else encoder.add_png)
+        )
+        while (data := frames.get()) is not _DONE:
+            if add is not None and not failure:
+                try:
+                    add(data)
+                except BaseException as exc:
+                    failure.append(exc)
+
+    worker = threading.Thread(target=encode_loop, name=f"encode-{chunk.index}", daemon=True)
+    worker.start()
+    try:
+        for frame in range(chunk.start, chunk.end):
+            page.seek(frame)
+            frames.put(page.capture(capture_format, jpeg_quality=session.settings.jpeg_quality))
+            if failure:
+                break
+            if on_frames is not None:
+                on_frames(1)
+    except BaseException:
+        frames.put(_DONE)
+        worker.join()
+        if encoder is not None:
+            encoder.abort()
+        raise
+    finally:
+        page.close()
+    frames.put(_DONE)
+    worker.join()
+    if failure:
+        if encoder is not None:
+            encoder.abort()
+        raise failure[0]
+    if encoder is None:
+        return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, None)
+    encoder.close()
+    os.replace(tmp_path, out_path)
+    return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, out_path)

@@ -1,0 +1,104 @@
+"""PyAV encoding of captured frames into one closed-GOP chunk.
+
+Frames arrive as JPEG (the fast path) or PNG bytes. JPEGs decode straight to
+YUV (PyAV's mjpeg decoder, ≈3 ms at 1080p) and swscale converts JFIF's BT.601
+full range to BT.709 limited range in one pass — no RGB round trip. Memory is
+constant: one frame in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.video.reformatter import Interpolation, VideoReformatter
+from framerun_service.render.encoding import EncoderSettings
+
+# ACCURATE_RND keeps solid colours within ±2 levels of the page's sRGB values.
+_INTERP = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
+
+
+class ChunkEncoder:
+    """Encode frames to an MP4 whose first frame is an IDR and whose SPS/PPS match
+    every other chunk of the same plan."""
+
+    def __init__(
+        self, path: Path, settings: EncoderSettings, *, width: int, height: int, fps: Fraction
+    ) -> None:
+        self.path = path
+        self.settings = settings
+        self.fps = fps
+        self._container = av.open(str(path), "w", format="mp4")
+        stream = self._container.add_stream(settings.codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, settings.pix_fmt
+        stream.time_base = Fraction(1) / fps
+        cc = stream.codec_context
+        cc.time_base = Fraction(1) / fps
+        cc.color_range = 1  # MPEG (limited)
+        cc.colorspace = 1  # BT.709 matrix
+        cc.color_primaries = 1
+        cc.color_trc = 1
+        cc.thread_count = settings.threads
+        options = {"preset": settings.preset, "x264-params": settings.x264_params()}
+        if settings.bitrate is not None:
+            cc.bit_rate = settings.bitrate
+        else:
+            options["crf"] = str(settings.crf)
+        cc.options = options
+        self._stream = stream
+        self._time_base = Fraction(1) / fps
+        self._jpeg = av.CodecContext.create("mjpeg", "r")
+        self._png = av.CodecContext.create("png", "r")
+        self._reformatter = VideoReformatter()
+        self.frames = 0
+
+    def add_jpeg(self, data: bytes) -> None:
+        (frame,) = self._jpeg.decode(av.Packet(data))
+        self._encode(
+            self._reformatter.reformat(
+                frame,
+                format=self.settings.pix_fmt,
+                src_colorspace="ITU601",
+                dst_colorspace="ITU709",
+                src_color_range="JPEG",
+                dst_color_range="MPEG",
+                interpolation=_INTERP,
+                threads=1,
+            )
+        )
+
+    def add_png(self, data: bytes) -> None:
+        (frame,) = self._png.decode(av.Packet(data))
+        self._encode(
+            self._reformatter.reformat(
+                frame,
+                format=self.settings.pix_fmt,
+                dst_colorspace="ITU709",
+                dst_color_range="MPEG",
+                interpolation=_INTERP,
+                threads=1,
+            )
+        )
+
+    def _encode(self, frame: av.VideoFrame) -> None:
+        frame.pts = self.frames
+        frame.time_base = self._time_base  # the codec's; the muxer may change the stream's
+        # Tag the frame so x264 writes BT.709 limited VUI, whatever swscale left set.
+        frame.color_range = 1
+        frame.colorspace = 1
+        self.frames += 1
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder (it holds lookahead frames) and finish the file."""
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):  # the file is discarded anyway
+            self._container.close()
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,171 @@
+"""In-process render: plan → chunks on N worker processes → assemble.
+
+The same primitives the Cloud Run service runs, so a local render and a
+distributed one produce the same frames. Each worker process keeps one warm
+browser for all the chunks it renders.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framerun_service.errors import InvalidConfigError, OutputNotWritableError
+from framerun_service.render.assemble import assemble
+from framerun_service.render.browser import BrowserSession, browser_version
+from framerun_service.render.chunk import ChunkResult, render_chunk
+from framerun_service.render.composition import Composition
+from framerun_service.render.encoding import EncoderSettings
+from framerun_service.render.plan import DEFAULT_CHUNK_SIZE, Plan, make_plan
+from framerun_service.render.site import site_tree_hash
+
+
+@dataclass(frozen=True)
+class LocalRenderResult:
+    output: Path | None
+    plan: Plan
+    frames: int
+    seconds: float
+    bytes: int
+
+
+ProgressFn = Callable[[int], None]
+
+_session: BrowserSession | None = None
+_progress_queue: Any = None
+
+
+def _init_worker(progress_queue: Any) -> None:
+    global _session, _progress_queue
+    _session = BrowserSession()
+    _progress_queue = progress_queue
+
+
+def _worker_render(plan: Plan, index: int, project_dir: str, out: str, encode: bool) -> ChunkResult:
+    assert _session is not None
+    q = _progress_queue
+    return render_chunk(
+        _session,
+        plan,
+        plan.chunks[index],
+        Path(project_dir),
+        Path(out),
+        encode=encode,
+        on_frames=(lambda n: q.put(n)) if q is not None else None,
+    )
+
+
+def check_output_path(out_path: Path) -> None:
+    """Fail before any rendering if the output cannot be written."""
+    parent = out_path.parent if str(out_path.parent) else Path(".")
+    if out_path.is_dir():
+        raise OutputNotWritableError(f"output '{out_path}' is a directory; give a file name")
+    if not parent.is_dir():
+        raise OutputNotWritableError(f"output folder '{parent}' does not exist; create it first")
+    if not os.access(parent, os.W_OK) or (out_path.exists() and not os.access(out_path, os.W_OK)):
+        raise OutputNotWritableError(f"cannot write '{out_path}'; check the folder's permissions")
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def render_local(
+    composition: Composition,
+    encoder: EncoderSettings,
+    out_path: Path | None,
+    *,
+    workers: int | None = None,
+    frames: tuple[int, int] | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_frames: ProgressFn | None = None,
+    encode: bool = True,
+) -> LocalRenderResult:
+    """Render a composition to ``out_path``. ``encode=False`` measures capture only."""
+    started = time.perf_counter()
+    workers = workers or default_workers()
+    if workers < 1:
+        raise InvalidConfigError(f"--workers must be ≥ 1, got {workers}")
+    if out_path is not None:
+        check_output_path(out_path)
+    plan = make_plan(
+        composition,
+        encoder,
+        site_hash=site_tree_hash(composition.project_dir),
+        browser_version=browser_version(),
+        frames=frames,
+        chunk_size=chunk_size,
+    )
+    if on_plan is not None:
+        on_plan(plan)
+    workdir = Path(tempfile.mkdtemp(prefix="framerun-"))
+    try:
+        chunk_paths = _render_chunks(
+            plan, composition.project_dir, workdir, workers, on_frames, encode
+        )
+        if out_path is None or not encode:
+            return LocalRenderResult(
+                None, plan, plan.total_frames, time.perf_counter() - started, 0
+            )
+        result = assemble(chunk_paths, out_path, fps=plan.fps)
+        return LocalRenderResult(
+            out_path, plan, result.frames, time.perf_counter() - started, result.bytes
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _render_chunks(
+    plan: Plan,
+    project_dir: Path,
+    workdir: Path,
+    workers: int,
+    on_frames: ProgressFn | None,
+    encode: bool,
+) -> list[Path]:
+    ctx = mp.get_context("spawn")
+    manager_queue = ctx.Queue() if on_frames is not None else None
+    paths = [workdir / f"chunk-{c.index:05d}.mp4" for c in plan.chunks]
+    pool_size = min(workers, len(plan.chunks))
+    with ProcessPoolExecutor(
+        pool_size, mp_context=ctx, initializer=_init_worker, initargs=(manager_queue,)
+    ) as pool:
+        futures = {
+            pool.submit(
+                _worker_render, plan, c.index, str(project_dir), str(paths[c.index]), encode
+            )
+            for c in plan.chunks
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+            _drain(manager_queue, on_frames)
+            for fut in done:
+                if fut.exception() is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise fut.exception()  # type: ignore[misc]
+        _drain(manager_queue, on_frames)
+    return paths
+
+
+def _drain(q: Any, on_frames: ProgressFn | None) -> None:
+    if q is None or on_frames is None:
+        return
+    total = 0
+    while True:
+        try:
+            total += q.get_nowait()
+        except Exception:
+            break
+    if total:
+        on_frames(total)

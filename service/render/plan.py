@@ -1,0 +1,176 @@
+"""The plan: which frames each chunk renders, and a hash that pins everything.
+
+IO-free. The plan hash covers the site tree hash, the composition, the encoder
+settings, the engine version and the browser version, so a chunk rendered by a
+different build or against a different site is refused instead of silently mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from framerun_service.errors import InvalidConfigError
+from framerun_service.render.composition import Composition
+from framerun_service.render.encoding import EncoderSettings
+from framerun_service.version import ENGINE_VERSION
+
+DEFAULT_CHUNK_SIZE = 240
+DEFAULT_MAX_PARALLEL_CHUNKS = 16
+# Cloud Workflows' http.post caps a request at 1800 s; at a pessimistic 2 fps
+# for heavy 1080p pages, 3000 frames keeps one chunk well inside it.
+DEFAULT_TARGET_CHUNK_FRAMES = 3000
+_HASH_PREFIX = b"framerun-plan-v1\0"
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    index: int
+    start: int  # first frame, inclusive
+    end: int  # last frame, exclusive
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+
+def split_frames(
+    start: int,
+    end: int,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES,
+) -> tuple[ChunkSpec, ...]:
+    """Split [start, end) into the fewest chunks of at most min(chunk_size, target) frames.
+
+    Sizes differ by at most one frame, so parallel workers finish together.
+    """
+    if end <= start:
+        raise InvalidConfigError(f"frame range {start}:{end} is empty")
+    if chunk_size < 1 or target_chunk_frames < 1:
+        raise InvalidConfigError("chunk_size and target_chunk_frames must be ≥ 1")
+    limit = min(chunk_size, target_chunk_frames)
+    total = end - start
+    count = -(-total // limit)
+    base, extra = divmod(total, count)
+    chunks, cursor = [], start
+    for i in range(count):
+        size = base + (1 if i < extra else 0)
+        chunks.append(ChunkSpec(i, cursor, cursor + size))
+        cursor += size
+    return tuple(chunks)
+
+
+@dataclass(frozen=True)
+class Plan:
+    entry: str
+    width: int
+    height: int
+    fps: Fraction
+    frame_start: int
+    frame_end: int
+    variables: dict[str, Any]
+    encoder: EncoderSettings
+    chunks: tuple[ChunkSpec, ...]
+    max_parallel_chunks: int
+    site_hash: str
+    engine_version: str
+    browser_version: str
+    plan_hash: str = ""
+
+    @property
+    def total_frames(self) -> int:
+        return self.frame_end - self.frame_start
+
+    def to_json(self) -> dict[str, Any]:
+        body = self._hashed_fields()
+        body["planHash"] = self.plan_hash
+        return body
+
+    def _hashed_fields(self) -> dict[str, Any]:
+        return {
+            "entry": self.entry,
+            "width": self.width,
+            "height": self.height,
+            "fps": f"{self.fps.numerator}/{self.fps.denominator}",
+            "frameStart": self.frame_start,
+            "frameEnd": self.frame_end,
+            "variables": self.variables,
+            "encoder": self.encoder.to_json(),
+            "chunks": [[c.start, c.end] for c in self.chunks],
+            "maxParallelChunks": self.max_parallel_chunks,
+            "siteHash": self.site_hash,
+            "engineVersion": self.engine_version,
+            "browserVersion": self.browser_version,
+        }
+
+    def compute_hash(self) -> str:
+        canonical = json.dumps(self._hashed_fields(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(_HASH_PREFIX + canonical.encode()).hexdigest()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        chunks = tuple(ChunkSpec(i, s, e) for i, (s, e) in enumerate(data["chunks"]))
+        return cls(
+            entry=data["entry"],
+            width=data["width"],
+            height=data["height"],
+            fps=Fraction(data["fps"]),
+            frame_start=data["frameStart"],
+            frame_end=data["frameEnd"],
+            variables=data["variables"],
+            encoder=EncoderSettings.from_json(data["encoder"]),
+            chunks=chunks,
+            max_parallel_chunks=data["maxParallelChunks"],
+            site_hash=data["siteHash"],
+            engine_version=data["engineVersion"],
+            browser_version=data["browserVersion"],
+            plan_hash=data.get("planHash", ""),
+        )
+
+
+def make_plan(
+    composition: Composition,
+    encoder: EncoderSettings,
+    *,
+    site_hash: str,
+    browser_version: str,
+    frames: tuple[int, int] | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES,
+    max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS,
+) -> Plan:
+    """Freeze a render: the frame range, its chunks, and the hash over all inputs."""
+    total = composition.total_frames
+    start, end = frames if frames is not None else (0, total)
+    if not 0 <= start < end <= total:
+        raise InvalidConfigError(f"--frames {start}:{end} is outside the video's frames 0:{total}")
+    if max_parallel_chunks < 1:
+        raise InvalidConfigError("max_parallel_chunks must be ≥ 1")
+    plan = Plan(
+        entry=composition.entry,
+        width=composition.width,
+        height=composition.height,
+        fps=composition.fps,
+        frame_start=start,
+        frame_end=end,
+        variables=dict(composition.variables),
+        encoder=encoder,
+        chunks=split_frames(
+            start, end, chunk_size=chunk_size, target_chunk_frames=target_chunk_frames
+        ),
+        max_parallel_chunks=max_parallel_chunks,
+        site_hash=site_hash,
+        engine_version=ENGINE_VERSION,
+        browser_version=browser_version,
+    )
+    return _with_hash(plan)
+
+
+def _with_hash(plan: Plan) -> Plan:
+    from dataclasses import replace
+
+    return replace(plan, plan_hash=plan.compute_hash())

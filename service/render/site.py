@@ -1,0 +1,44 @@
+"""The site: a project folder's files, hashed and served to the page.
+
+The tree hash is content-addressed (relative path + SHA-256 of bytes, sorted),
+so the same files give the same hash on every machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+SKIPPED_DIRS = frozenset({".git", "__pycache__", ".DS_Store"})
+
+
+def iter_site_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """(posix relative path, path) for every regular file that stays inside ``root``."""
+    root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if not path.is_file() or not path.resolve().is_relative_to(root):
+                continue
+            yield path.relative_to(root).as_posix(), path
+
+
+def site_tree_hash(root: Path) -> str:
+    """SHA-256 over (relative path, file SHA-256) pairs in sorted order."""
+    digest = hashlib.sha256(b"framerun-site-v1\0")
+    for rel, path in iter_site_files(root):
+        file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest.update(rel.encode() + b"\0" + file_hash.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def resolve_site_path(root: Path, url_path: str) -> Path | None:
+    """Map a URL path to a file inside ``root``; None if missing or escaping."""
+    rel = url_path.lstrip("/") or "index.html"
+    candidate = (root / rel).resolve()
+    if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
+        return None
+    return candidate
