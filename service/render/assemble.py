@@ -40,8 +40,14 @@ def _signature(stream: av.video.stream.VideoStream) -> tuple[object, ...]:
     )
 
 
-def assemble(chunk_paths: Sequence[Path], out_path: Path, *, fps: Fraction) -> AssembleResult:
-    """Concatenate ``chunk_paths`` (in order) into ``out_path``."""
+def assemble(
+    chunk_paths: Sequence[Path], out_path: Path, *, fps: Fraction, plan_tag: str | None = None
+) -> AssembleResult:
+    """Concatenate ``chunk_paths`` (in order) into ``out_path``.
+
+    ``plan_tag`` is the metadata every chunk of the plan must carry (see
+    ``chunk.chunk_tag``); without it, the chunks must at least agree with each other.
+    """
     if not chunk_paths:
         raise ChunkMismatchError("no chunks to assemble")
     tmp_path = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
@@ -50,6 +56,7 @@ def assemble(chunk_paths: Sequence[Path], out_path: Path, *, fps: Fraction) -> A
     try:
         first = inputs[0].streams.video[0]
         expected = _signature(first)
+        tag = plan_tag if plan_tag is not None else inputs[0].metadata.get("comment", "")
         for path, container in zip(chunk_paths, inputs, strict=True):
             sig = _signature(container.streams.video[0])
             if sig != expected:
@@ -58,7 +65,14 @@ def assemble(chunk_paths: Sequence[Path], out_path: Path, *, fps: Fraction) -> A
                     f"{chunk_paths[0].name} ({_diff(expected, sig)}); "
                     "re-render it from the same plan"
                 )
-        frames = _remux(inputs, tmp_path, frame_duration)
+        for path, container in zip(chunk_paths, inputs, strict=True):
+            if container.metadata.get("comment", "") != tag:
+                raise ChunkMismatchError(
+                    f"chunk {path.name} belongs to a different plan "
+                    f"({container.metadata.get('comment') or 'untagged'}, expected {tag}); "
+                    "re-render it from the same plan"
+                )
+        frames = _remux(inputs, tmp_path, frame_duration, tag)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -70,9 +84,10 @@ def assemble(chunk_paths: Sequence[Path], out_path: Path, *, fps: Fraction) -> A
 
 
 def _remux(
-    inputs: list[av.container.InputContainer], tmp_path: Path, frame_duration: Fraction
+    inputs: list[av.container.InputContainer], tmp_path: Path, frame_duration: Fraction, tag: str
 ) -> int:
     output = av.open(str(tmp_path), "w", format="mp4", options={"movflags": "+faststart"})
+    output.metadata["comment"] = tag
     out_stream = output.add_stream_from_template(inputs[0].streams.video[0])
     offset = 0  # in the chunks' time base units
     frames = 0

@@ -42,6 +42,11 @@ CHROME_ARGS = (
     "--disable-lcd-text",
     "--hide-scrollbars",
     "--mute-audio",
+    # Animations must only move when the runtime seeks them: no compositor-thread
+    # animation or scrolling that could show a stale or half-advanced frame.
+    "--disable-threaded-animation",
+    "--disable-threaded-scrolling",
+    "--disable-checker-imaging",
 )
 
 

@@ -36,6 +36,11 @@ class ChunkResult:
 ProgressFn = Callable[[int], None]
 
 
+def chunk_tag(plan_hash: str) -> str:
+    """The metadata every chunk of a plan carries; assemble refuses strangers."""
+    return f"framerun-plan:{plan_hash}"
+
+
 def page_spec(plan: Plan, project_dir: Path) -> PageSpec:
     return PageSpec(
         project_dir=project_dir,
@@ -63,7 +68,14 @@ def render_chunk(
     page = session.open(page_spec(plan, project_dir))
     tmp_path = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
     encoder = (
-        ChunkEncoder(tmp_path, plan.encoder, width=plan.width, height=plan.height, fps=plan.fps)
+        ChunkEncoder(
+            tmp_path,
+            plan.encoder,
+            width=plan.width,
+            height=plan.height,
+            fps=plan.fps,
+            plan_tag=chunk_tag(plan.plan_hash),
+        )
         if encode
         else None
     )

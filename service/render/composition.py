@@ -8,12 +8,13 @@ element — ``<body>`` when it carries the attributes, else the first element in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from framerun_service.errors import (
     CompositionNotFoundError,
@@ -30,6 +31,8 @@ MIN_SIZE, MAX_SIZE = 2, 7680
 MAX_FPS = 240
 MAX_DURATION_S = 4 * 3600
 ROOT_ATTRS = ("data-width", "data-height", "data-fps", "data-duration")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,11 @@ class _RootFinder(HTMLParser):
             return
         if tag == "body":
             self._in_body = True
+            # <body> is the root only when it carries a size attribute itself: a bare
+            # data-composition-id on <body> must not hide the root element inside it.
+            if any(a in values for a in ROOT_ATTRS):
+                self.root_attrs = values
+            return
         is_root = "data-composition-id" in values or any(a in values for a in ROOT_ATTRS)
         if self._in_body and is_root:
             self.root_attrs = values
@@ -110,9 +118,11 @@ def load_composition(
         raise InvalidCompositionError(f"'{entry}' is not UTF-8 text") from None
     root = finder.root_attrs or {}
 
-    def pick(name: str, override: Any) -> Any:
+    def pick(name: str, override: Any, parse: Callable[[Any], _T]) -> _T:
+        # A bad flag is bad config; a bad attribute is a broken composition, and the
+        # message must point at the file, not at a flag the user never passed.
         if override is not None:
-            return override
+            return parse(override)
         value = root.get(f"data-{name}")
         if value is None or value == "":
             where = "the root element" if finder.root_attrs is not None else "any element"
@@ -120,12 +130,18 @@ def load_composition(
                 f"'{entry}': {where} lacks data-{name}; add it to the composition root "
                 f"or pass --{name}"
             )
-        return value
+        try:
+            return parse(value)
+        except InvalidConfigError as exc:
+            raise InvalidCompositionError(
+                f"'{entry}': data-{name}=\"{value}\" is invalid: {exc.message}; "
+                f"fix the attribute or pass --{name}"
+            ) from None
 
-    width = parse_dimension("width", pick("width", overrides.width))
-    height = parse_dimension("height", pick("height", overrides.height))
-    fps = parse_fps(pick("fps", overrides.fps))
-    duration = parse_duration(pick("duration", overrides.duration))
+    width = pick("width", overrides.width, lambda v: parse_dimension("width", v))
+    height = pick("height", overrides.height, lambda v: parse_dimension("height", v))
+    fps = pick("fps", overrides.fps, parse_fps)
+    duration = pick("duration", overrides.duration, parse_duration)
     declarations, warnings = parse_declarations(finder.html_attrs.get("data-composition-variables"))
     variables, var_warnings = resolve_variables(
         declarations, overrides.variables, strict=overrides.strict_variables
@@ -145,10 +161,11 @@ def load_composition(
 
 def parse_dimension(name: str, raw: Any) -> int:
     """Width/height: an even integer in 2–7680 (H.264 4:2:0 needs even sizes)."""
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise InvalidConfigError(f"{name} must be an integer, got {raw!r}") from None
+    text = str(raw).strip()
+    # int() alone would also take "1_920" and non-ASCII digits.
+    if not _INTEGER.fullmatch(text):
+        raise InvalidConfigError(f"{name} must be an integer, got {raw!r}")
+    value = int(text)
     if not MIN_SIZE <= value <= MAX_SIZE:
         raise InvalidConfigError(f"{name} {value} is out of range; use {MIN_SIZE}–{MAX_SIZE}")
     if value % 2:

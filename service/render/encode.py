@@ -25,12 +25,22 @@ class ChunkEncoder:
     every other chunk of the same plan."""
 
     def __init__(
-        self, path: Path, settings: EncoderSettings, *, width: int, height: int, fps: Fraction
+        self,
+        path: Path,
+        settings: EncoderSettings,
+        *,
+        width: int,
+        height: int,
+        fps: Fraction,
+        plan_tag: str = "",
     ) -> None:
         self.path = path
         self.settings = settings
         self.fps = fps
         self._container = av.open(str(path), "w", format="mp4")
+        # Assemble compares this tag across chunks: SPS/PPS alone do not show a
+        # different CRF or preset, the plan hash does.
+        self._container.metadata["comment"] = plan_tag
         stream = self._container.add_stream(settings.codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, settings.pix_fmt
         stream.time_base = Fraction(1) / fps

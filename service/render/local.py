@@ -21,7 +21,7 @@ from typing import Any
 from framerun_service.errors import InvalidConfigError, OutputNotWritableError
 from framerun_service.render.assemble import assemble
 from framerun_service.render.browser import BrowserSession, browser_version
-from framerun_service.render.chunk import ChunkResult, render_chunk
+from framerun_service.render.chunk import ChunkResult, chunk_tag, render_chunk
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import EncoderSettings
 from framerun_service.render.plan import DEFAULT_CHUNK_SIZE, Plan, make_plan
@@ -116,7 +116,7 @@ def render_local(
             return LocalRenderResult(
                 None, plan, plan.total_frames, time.perf_counter() - started, 0
             )
-        result = assemble(chunk_paths, out_path, fps=plan.fps)
+        result = assemble(chunk_paths, out_path, fps=plan.fps, plan_tag=chunk_tag(plan.plan_hash))
         return LocalRenderResult(
             out_path, plan, result.frames, time.perf_counter() - started, result.bytes
         )

@@ -64,6 +64,15 @@ def split_frames(
     return tuple(chunks)
 
 
+def frame_range(composition: Composition, frames: tuple[int, int] | None) -> tuple[int, int]:
+    """The [start, end) to render, checked against the video (callers check it early too)."""
+    total = composition.total_frames
+    start, end = frames if frames is not None else (0, total)
+    if not 0 <= start < end <= total:
+        raise InvalidConfigError(f"--frames {start}:{end} is outside the video's frames 0:{total}")
+    return start, end
+
+
 @dataclass(frozen=True)
 class Plan:
     entry: str
@@ -144,10 +153,7 @@ def make_plan(
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS,
 ) -> Plan:
     """Freeze a render: the frame range, its chunks, and the hash over all inputs."""
-    total = composition.total_frames
-    start, end = frames if frames is not None else (0, total)
-    if not 0 <= start < end <= total:
-        raise InvalidConfigError(f"--frames {start}:{end} is outside the video's frames 0:{total}")
+    start, end = frame_range(composition, frames)
     if max_parallel_chunks < 1:
         raise InvalidConfigError("max_parallel_chunks must be ≥ 1")
     plan = Plan(

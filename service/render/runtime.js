@@ -157,6 +157,19 @@
       return a;
     };
   }
+  // Pausing an animation whose compositor start is still pending (e.g. a CSS
+  // transition created a moment ago) can leave the compositor showing a stale
+  // frame while the DOM reports the right value. Letting it start first (one
+  // real frame, bounded) avoids that; the time we then set makes it exact anyway.
+  function settleAnimations(onlyPlayPending) {
+    stamp();
+    const waits = [];
+    for (const a of registry) {
+      if (a.pending && (!onlyPlayPending || a.playState === "running")) waits.push(a.ready.catch(() => {}));
+    }
+    if (!waits.length) return null;
+    return Promise.race([Promise.all(waits), new Promise((r) => real.setTimeout(r, 250))]);
+  }
   function syncAnimations(t) {
     stamp();
     for (const a of registry) {
@@ -296,7 +309,9 @@
     await hop();
 
     gsapSync(ms);
+    await settleAnimations(true);
     syncAnimations(ms);
+    await settleAnimations(false);
     await Promise.all(childRuntimes().map((rt) => rt.seek(ms)));
 
     await settleFonts();

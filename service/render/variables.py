@@ -171,6 +171,6 @@ def resolve_variables(
             expected = decl.type if decl.type != "enum" else f"one of {list(decl.options)}"
             msg = f"variable '{key}' must be {expected}, got {value!r}"
             if strict:
-                raise VariablesInvalidError(msg)
+                raise VariablesInvalidError(f"{msg}; fix the value or drop --strict-variables")
             warnings.append(f"{msg}; using the default {decl.default!r}")
     return resolved, warnings

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.compositions import GSAP
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _vendored_js() -> None:
+    if not GSAP.is_file():
+        pytest.fail("node_modules/gsap is missing: run `make setup` (it runs scripts/vendor-js.sh)")
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    return out
