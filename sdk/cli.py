@@ -35,6 +35,10 @@ def _load_variables(inline: str | None, file: Path | None) -> dict[str, Any]:
             raise VariablesInvalidError(
                 f"cannot read --variables-file '{file}': {exc.strerror}"
             ) from None
+        except UnicodeDecodeError:
+            raise VariablesInvalidError(
+                f"--variables-file '{file}' is not UTF-8 text; save it as UTF-8 JSON"
+            ) from None
         values.update(parse_values_json(text, source=f"--variables-file {file}"))
     if inline is not None:
         values.update(parse_values_json(inline, source="--variables"))
@@ -151,7 +155,9 @@ def render(
             raise InvalidConfigError("--crf and --bitrate are mutually exclusive; pass only one")
         variables = _load_variables(variables_json, variables_file)
         frames = parse_frame_range(frame_range) if frame_range else None
-        with RenderProgressBar(disabled=quiet) as bar:
+        # Off a terminal the bar draws nothing but still prints a blank line on
+        # stop, which would break the one-line error contract.
+        with RenderProgressBar(disabled=quiet or not sys.stderr.isatty()) as bar:
             result = do_render(
                 project,
                 output,

@@ -35,12 +35,14 @@ def write_composition(
         root_attrs
         if root_attrs is not None
         else (
-            f'data-width="{width}" data-height="{height}" data-fps="{fps}" data-duration="{duration}"'
+            f'data-width="{width}" data-height="{height}" '
+            f'data-fps="{fps}" data-duration="{duration}"'
         )
     )
     (folder / "index.html").write_text(
         f"""<!doctype html><html{decl}><head><meta charset="utf-8"><style>
-html, body {{ margin: 0; width: {width}px; height: {height}px; overflow: hidden; background: #000; }}
+html, body {{ margin: 0; width: {width}px; height: {height}px; overflow: hidden;
+  background: #000; }}
 .box {{ position: absolute; left: 0; top: 40px; width: 40px; height: 40px; background: #ff0000; }}
 </style>{head}</head><body data-composition-id="t" {attrs}>{body}</body></html>""",
         encoding="utf-8",

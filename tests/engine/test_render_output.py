@@ -5,10 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import framerun
 import numpy as np
 import pytest
 
-import framerun
 from tests.compositions import MOVERS, write_composition
 from tests.videos import decode
 
@@ -45,7 +45,10 @@ def test_output_has_exact_frames_timestamps_and_colour_tags(
 def test_solid_colour_survives_capture_conversion_and_encoding(
     tmp_path: Path, out_dir: Path
 ) -> None:
-    body = '<div style="position:absolute;left:40px;top:40px;width:160px;height:120px;background:#3366cc"></div>'
+    body = (
+        '<div style="position:absolute;left:40px;top:40px;width:160px;height:120px;'
+        'background:#3366cc"></div>'
+    )
     project = write_composition(tmp_path / "p", body, duration="0.2")
     out = out_dir / "v.mp4"
     framerun.render(project, out, workers=1)
