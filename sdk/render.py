@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from framerun_service.errors import InvalidConfigError, OutputNotWritableError
+from framerun_service.errors import InvalidConfigError
 
 
 def parse_frame_range(text: str) -> tuple[int, int]:
@@ -19,22 +18,6 @@ def parse_frame_range(text: str) -> tuple[int, int]:
     if a < 0 or b <= a:
         raise InvalidConfigError(f"--frames {text} needs 0 ≤ A < B")
     return a, b
-
-
-def probe_output_folder(out_path: Path) -> None:
-    """Create (and drop) a nameless file next to the output: the only sure writability test.
-
-    ``os.access`` trusts permission bits, which root ignores and pseudo-filesystems
-    such as /proc lie about; without this, such an output fails only after the render.
-    """
-    parent = out_path.parent
-    try:
-        with tempfile.TemporaryFile(dir=parent, prefix=".framerun-probe-"):
-            pass
-    except OSError as exc:
-        raise OutputNotWritableError(
-            f"cannot create files in '{parent}' ({exc.strerror}); choose another output folder"
-        ) from None
 
 
 def render(
@@ -59,17 +42,14 @@ def render(
 ) -> Any:
     """Render a composition to a video file on this machine; returns a LocalRenderResult.
 
-    Imports the engine lazily so ``import framerun`` stays light.
+    Imports the engine lazily so ``import framerun`` stays light. Everything a user
+    can get wrong is checked before a browser starts, and all but the output path
+    before the engine (PyAV, Playwright) is even imported, so bad input fails fast.
     """
     from framerun_service.render.composition import Overrides, load_composition
     from framerun_service.render.encoding import encoder_settings
-    from framerun_service.render.local import check_output_path, render_local
     from framerun_service.render.plan import DEFAULT_CHUNK_SIZE, frame_range
 
-    out_path = Path(output)
-    check_output_path(out_path)
-    probe_output_folder(out_path)
-    # Everything a user can get wrong is checked before the engine starts a browser.
     if workers is not None and workers < 1:
         raise InvalidConfigError(f"--workers must be ≥ 1, got {workers}")
     if chunk_size is not None and chunk_size < 1:
@@ -88,6 +68,11 @@ def render(
     )
     enc = encoder_settings(fps=comp.fps, quality=quality, crf=crf, bitrate=bitrate)
     frame_range(comp, frames)
+
+    from framerun_service.render.local import check_output_path, render_local
+
+    out_path = Path(output)
+    check_output_path(out_path)
     return render_local(
         comp,
         enc,

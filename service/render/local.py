@@ -64,14 +64,26 @@ def _worker_render(plan: Plan, index: int, project_dir: str, out: str, encode: b
 
 
 def check_output_path(out_path: Path) -> None:
-    """Fail before any rendering if the output cannot be written."""
+    """Fail before any rendering if the output cannot be written.
+
+    Creating (and dropping) a nameless file next to the output is the only sure
+    test: ``os.access`` trusts permission bits, which root ignores and
+    pseudo-filesystems such as /proc misreport.
+    """
     parent = out_path.parent if str(out_path.parent) else Path(".")
     if out_path.is_dir():
         raise OutputNotWritableError(f"output '{out_path}' is a directory; give a file name")
     if not parent.is_dir():
         raise OutputNotWritableError(f"output folder '{parent}' does not exist; create it first")
-    if not os.access(parent, os.W_OK) or (out_path.exists() and not os.access(out_path, os.W_OK)):
-        raise OutputNotWritableError(f"cannot write '{out_path}'; check the folder's permissions")
+    if out_path.exists() and not os.access(out_path, os.W_OK):
+        raise OutputNotWritableError(f"cannot overwrite '{out_path}'; check its permissions")
+    try:
+        with tempfile.TemporaryFile(dir=parent, prefix=".framerun-probe-"):
+            pass
+    except OSError as exc:
+        raise OutputNotWritableError(
+            f"cannot create files in '{parent}' ({exc.strerror}); choose another output folder"
+        ) from None
 
 
 def default_workers() -> int:

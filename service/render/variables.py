@@ -125,11 +125,16 @@ def parse_values_json(text: str, *, source: str) -> dict[str, Any]:
             "pass large data as a site file instead"
         )
     try:
-        values = json.loads(text)
+        values = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise VariablesInvalidError(
             f"variables from {source} are not valid JSON ({exc.msg} at line {exc.lineno} "
             f'column {exc.colno}); pass an object such as \'{{"title": "Hi"}}\''
+        ) from None
+    except _NonJsonConstantError as exc:
+        raise VariablesInvalidError(
+            f"variables from {source} contain {exc}, which is not valid JSON; "
+            "use a finite number or null"
         ) from None
     if not isinstance(values, dict):
         raise VariablesInvalidError(
@@ -137,6 +142,16 @@ def parse_values_json(text: str, *, source: str) -> dict[str, Any]:
             f"not {type(values).__name__}"
         )
     return values
+
+
+class _NonJsonConstantError(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json takes NaN and Infinity; strict parsers (Workflows, browsers'
+    # JSON.parse) do not, and the values travel inside the plan as JSON.
+    raise _NonJsonConstantError(name)
 
 
 def resolve_variables(
