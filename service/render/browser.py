@@ -137,6 +137,9 @@ class BrowserSession:
         try:
             context = browser.new_context(
                 viewport={"width": spec.width, "height": spec.height},
+                # Dates and number formats must not depend on the worker's locale.
+                timezone_id="UTC",
+                locale="en-US",
                 device_scale_factor=1,
             )
         except Error as exc:

@@ -21,7 +21,13 @@
  *     re-run and DOM mutations they made are not undone. Timeline-style content
  *     (CSS/WAAPI/GSAP/rAF-drawn-from-timestamp) seeks correctly in both directions.
  *   - Pages that control their own WAAPI/CSS animation playback get overridden:
- *     every animation is paused and positioned at (t - birth).
+ *     every animation is paused and positioned at (t - birth). A CSS transition's
+ *     birth is the virtual time of the timer/rAF batch whose style change
+ *     started it; seeking before a birth shows the animation's before-phase.
+ *   - GSAP's root timeline keeps completed tweens (autoRemoveChildren=false) so
+ *     backward seeks work; pages spawning endless tweens grow memory.
+ *   - Math.random is reseeded per frame (rAF) and per timer due time, so draws
+ *     are reproducible but not one continuous stream.
  *   - <video>/<audio>, crypto.getRandomValues, event.timeStamp and
  *     document.timeline.currentTime are not virtualized.
  */
