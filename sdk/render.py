@@ -48,7 +48,7 @@ def render(
     """
     from framerun_service.render.composition import Overrides, load_composition
     from framerun_service.render.encoding import encoder_settings
-    from framerun_service.render.plan import DEFAULT_CHUNK_SIZE, frame_range
+    from framerun_service.render.plan import frame_range
 
     if workers is not None and workers < 1:
         raise InvalidConfigError(f"--workers must be ≥ 1, got {workers}")
@@ -79,7 +79,7 @@ def render(
         out_path,
         workers=workers,
         frames=frames,
-        chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+        chunk_size=chunk_size,
         on_plan=on_plan,
         on_frames=on_frames,
     )

@@ -47,6 +47,10 @@ CHROME_ARGS = (
     "--disable-threaded-animation",
     "--disable-threaded-scrolling",
     "--disable-checker-imaging",
+    # Software compositing: compositing through SwiftShader GL cost ~160 ms of
+    # CPU per 1080p frame in the GPU process, the software compositor ~45 ms.
+    # WebGL still renders through SwiftShader.
+    "--disable-gpu-compositing",
 )
 
 

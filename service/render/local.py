@@ -97,7 +97,7 @@ def render_local(
     *,
     workers: int | None = None,
     frames: tuple[int, int] | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     on_frames: ProgressFn | None = None,
     encode: bool = True,
@@ -115,7 +115,11 @@ def render_local(
         site_hash=site_tree_hash(composition.project_dir),
         browser_version=browser_version(),
         frames=frames,
-        chunk_size=chunk_size,
+        chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+        # By default, as many chunks as a multiple of the machine's cores, so
+        # workers finish together. Cores, not --workers: the output must not
+        # depend on how many workers rendered it.
+        chunk_multiple=default_workers() if chunk_size is None else 1,
     )
     if on_plan is not None:
         on_plan(plan)

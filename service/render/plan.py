@@ -43,18 +43,22 @@ def split_frames(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES,
+    chunk_multiple: int = 1,
 ) -> tuple[ChunkSpec, ...]:
     """Split [start, end) into the fewest chunks of at most min(chunk_size, target) frames.
 
-    Sizes differ by at most one frame, so parallel workers finish together.
+    Sizes differ by at most one frame, so parallel workers finish together. With
+    ``chunk_multiple`` = N the count is rounded up to a multiple of N (as far as
+    frames allow), so N workers get equal shares instead of one finishing alone.
     """
     if end <= start:
         raise InvalidConfigError(f"frame range {start}:{end} is empty")
-    if chunk_size < 1 or target_chunk_frames < 1:
-        raise InvalidConfigError("chunk_size and target_chunk_frames must be ≥ 1")
+    if chunk_size < 1 or target_chunk_frames < 1 or chunk_multiple < 1:
+        raise InvalidConfigError("chunk_size, target_chunk_frames and chunk_multiple must be ≥ 1")
     limit = min(chunk_size, target_chunk_frames)
     total = end - start
     count = -(-total // limit)
+    count = min(total, -(-count // chunk_multiple) * chunk_multiple)
     base, extra = divmod(total, count)
     chunks, cursor = [], start
     for i in range(count):
@@ -151,6 +155,7 @@ def make_plan(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES,
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS,
+    chunk_multiple: int = 1,
 ) -> Plan:
     """Freeze a render: the frame range, its chunks, and the hash over all inputs."""
     start, end = frame_range(composition, frames)
@@ -166,7 +171,11 @@ def make_plan(
         variables=dict(composition.variables),
         encoder=encoder,
         chunks=split_frames(
-            start, end, chunk_size=chunk_size, target_chunk_frames=target_chunk_frames
+            start,
+            end,
+            chunk_size=chunk_size,
+            target_chunk_frames=target_chunk_frames,
+            chunk_multiple=chunk_multiple,
         ),
         max_parallel_chunks=max_parallel_chunks,
         site_hash=site_hash,

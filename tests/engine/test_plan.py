@@ -90,6 +90,22 @@ def test_split_frames_is_balanced_minimal_and_bounded(
     assert (len(chunks) - 1) * limit < total
 
 
+@given(ranges, limits, st.integers(1, 64))
+def test_split_frames_rounds_the_count_up_to_a_multiple_for_balanced_workers(
+    frame_range: tuple[int, int], chunk_size: int, multiple: int
+) -> None:
+    """N workers get equal shares: the count is a multiple of N unless frames run out."""
+    start, end = frame_range
+    total = end - start
+    chunks = split_frames(start, end, chunk_size=chunk_size, chunk_multiple=multiple)
+    sizes = [c.frames for c in chunks]
+    assert sum(sizes) == total and max(sizes) - min(sizes) <= 1
+    assert max(sizes) <= chunk_size
+    assert len(chunks) % multiple == 0 or len(chunks) == total
+    fewest = -(-total // chunk_size)
+    assert len(chunks) == min(total, -(-fewest // multiple) * multiple)
+
+
 def test_split_frames_examples() -> None:
     """A worked example pins the order: larger chunks come first."""
     chunks = split_frames(10, 20, chunk_size=4)
