@@ -12,12 +12,18 @@ callers catch them idiomatically::
     │   ├── InvalidCompositionError       INVALID_COMPOSITION
     │   ├── InvalidConfigError            INVALID_CONFIG
     │   ├── VariablesInvalidError         VARIABLES_INVALID
-    │   └── OutputNotWritableError        OUTPUT_NOT_WRITABLE
+    │   ├── OutputNotWritableError        OUTPUT_NOT_WRITABLE
+    │   ├── InvalidRequestError           INVALID_REQUEST (a malformed Action body)
+    │   ├── UnsafeArchiveError            UNSAFE_ARCHIVE (zip-slip, links, devices, bombs)
+    │   └── ObjectNotFoundError           OBJECT_NOT_FOUND (also FileNotFoundError)
+    ├── UnauthenticatedError              UNAUTHENTICATED        no   401
+    ├── ForbiddenError                    FORBIDDEN              no   403
     ├── CompositionTimeoutError           COMPOSITION_TIMEOUT    no   422
     ├── PageScriptError                   PAGE_SCRIPT_ERROR      no   422
     ├── PlanHashMismatchError             PLAN_HASH_MISMATCH     no   409
     ├── ChunkMismatchError                CHUNK_MISMATCH         no   409
-    └── BrowserCrashedError (RuntimeError) BROWSER_CRASHED       yes  503
+    ├── BrowserCrashedError (RuntimeError) BROWSER_CRASHED       yes  503
+    └── StorageUnavailableError           STORAGE_UNAVAILABLE    yes  503
 
 Messages say what is wrong *and* how to fix it.
 """
@@ -103,5 +109,46 @@ class BrowserCrashedError(FramerunError, RuntimeError):
     """The browser died mid-work: transient, so the work is retried."""
 
     code = "BROWSER_CRASHED"
+    retryable = True
+    http_status = 503
+
+
+class InvalidRequestError(InvalidInputError):
+    """An Action request body that is malformed (missing fields, wrong types)."""
+
+    code = "INVALID_REQUEST"
+
+
+class UnsafeArchiveError(InvalidInputError):
+    """A site archive that would write outside its folder or exceed the limits."""
+
+    code = "UNSAFE_ARCHIVE"
+
+
+class ObjectNotFoundError(InvalidInputError, FileNotFoundError):
+    """A gs:// object the request names does not exist."""
+
+    code = "OBJECT_NOT_FOUND"
+    http_status = 404
+
+
+class UnauthenticatedError(FramerunError):
+    """No valid ID token. The message stays generic: no detail helps an attacker."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class ForbiddenError(FramerunError):
+    """A valid token of an identity that may not invoke the service."""
+
+    code = "FORBIDDEN"
+    http_status = 403
+
+
+class StorageUnavailableError(FramerunError):
+    """Cloud Storage answered 429/5xx or timed out: transient, so retried."""
+
+    code = "STORAGE_UNAVAILABLE"
     retryable = True
     http_status = 503
