@@ -18,7 +18,7 @@ copy() {
   done
 }
 
-GSAP_USERS=(examples/hello examples/bench tests/data/gsap-global tests/data/gsap-standalone)
+GSAP_USERS=(examples/hello examples/bench)
 copy gsap/dist/gsap.min.js "${GSAP_USERS[@]}"
 for dest in "${GSAP_USERS[@]}"; do
   printf 'gsap %s — %s\n' "$(node -p "require('./node_modules/gsap/package.json').version")" \

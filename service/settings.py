@@ -30,3 +30,32 @@ class EngineSettings:
 @cache
 def engine_settings() -> EngineSettings:
     return EngineSettings.from_env()
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The Cloud Run service's configuration, read once at app creation."""
+
+    render_bucket: str
+    port: int = 8080
+    request_timeout_s: int = 3600
+    max_body_bytes: int = 1024 * 1024
+    work_dir: str = "/tmp/framerun"
+    project_id: str = ""
+
+    @classmethod
+    def from_env(cls) -> ServiceSettings:
+        env = os.environ
+        bucket = env.get("FRAMERUN_RENDER_BUCKET", "")
+        if not bucket:
+            raise ValueError(
+                "FRAMERUN_RENDER_BUCKET is not set: the service refuses every gs:// URI "
+                "outside this bucket, so it must know it (Terraform sets it)"
+            )
+        return cls(
+            render_bucket=bucket,
+            port=int(env.get("PORT", "8080")),
+            request_timeout_s=int(env.get("FRAMERUN_REQUEST_TIMEOUT_S", "3600")),
+            work_dir=env.get("FRAMERUN_WORK_DIR", "/tmp/framerun"),
+            project_id=env.get("GOOGLE_CLOUD_PROJECT", ""),
+        )

@@ -102,7 +102,7 @@ def test_split_frames_rounds_the_count_up_to_a_multiple_for_balanced_workers(
     assert sum(sizes) == total and max(sizes) - min(sizes) <= 1
     assert max(sizes) <= chunk_size
     assert len(chunks) % multiple == 0 or len(chunks) == total
-    fewest = -(-total // chunk_size)
+    fewest = -(-total // min(chunk_size, plan_module.DEFAULT_TARGET_CHUNK_FRAMES))
     assert len(chunks) == min(total, -(-fewest // multiple) * multiple)
 
 

@@ -1,0 +1,277 @@
+"""The three Actions: fetch inputs from Cloud Storage, call the engine, upload, reply small.
+
+Every Action is idempotent. Objects are written with a generation precondition
+(create-only), so a retried or duplicated request never overwrites a good
+object; an object that already exists with the expected plan hash is reused
+instead of rendered again. The final output is written last, once every chunk
+has been verified. Temporary files live in a per-request folder.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from framerun_service.errors import ChunkMismatchError, PlanHashMismatchError
+from framerun_service.protocol import (
+    PLAN_HASH_METADATA,
+    AssembleRequest,
+    PlanRequest,
+    RenderChunkRequest,
+    chunk_record_uri,
+    chunk_uri,
+    plan_uri,
+    result_uri,
+)
+from framerun_service.storage import Storage
+
+MP4 = "video/mp4"
+JSON = "application/json"
+
+
+@dataclass
+class Engine:
+    """Per-instance state: the warm browser and extracted sites, reused across requests."""
+
+    work_dir: Path
+    _session: Any = None
+    _sites: dict[str, Path] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def session(self) -> Any:
+        from framerun_service.render.browser import BrowserSession
+
+        if self._session is None:
+            self._session = BrowserSession()
+        return self._session
+
+    def site(self, storage: Storage, site_uri: str, expected_hash: str | None = None) -> Path:
+        """The extracted site for ``site_uri`` (cached per instance by its tree hash)."""
+        from framerun_service.archive import extract_site_archive
+        from framerun_service.render.site import site_tree_hash
+
+        with self._lock:
+            cached = self._sites.get(site_uri)
+            if cached is not None and cached.is_dir():
+                return cached
+            root = self.work_dir / "sites"
+            root.mkdir(parents=True, exist_ok=True)
+            dest = Path(tempfile.mkdtemp(prefix="site-", dir=root))
+            with tempfile.TemporaryDirectory(dir=self.work_dir) as tmp:
+                archive = Path(tmp) / "site.tar.gz"
+                storage.download_to(site_uri, archive)
+                extract_site_archive(archive, dest)
+            if expected_hash is not None and site_tree_hash(dest) != expected_hash:
+                raise PlanHashMismatchError(
+                    f"the site at {site_uri} changed since it was planned; plan the render again"
+                )
+            self._sites[site_uri] = dest
+            return dest
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+# ---- plan -----------------------------------------------------------------------------
+
+
+def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> dict[str, Any]:
+    from framerun_service.render.browser import browser_version
+    from framerun_service.render.composition import load_composition
+    from framerun_service.render.config import RenderConfig
+    from framerun_service.render.plan import make_plan
+    from framerun_service.render.site import site_tree_hash
+
+    config = RenderConfig.from_json(req.config)
+    site = engine.site(storage, req.site_uri)
+    comp = load_composition(site, entry=config.composition, overrides=config.overrides())
+    the_plan = make_plan(
+        comp,
+        config.encoder(comp.fps),
+        site_hash=site_tree_hash(site),
+        browser_version=browser_version(),
+        frames=config.frames,
+        chunk_size=config.chunk_size,
+        target_chunk_frames=config.target_chunk_frames,
+        max_parallel_chunks=config.max_parallel_chunks,
+    )
+    envelope = {
+        "renderId": req.render_id,
+        "siteUri": req.site_uri,
+        "outputUri": req.output_uri,
+        "plan": the_plan.to_json(),
+    }
+    uri = plan_uri(bucket, req.render_id)
+    created = storage.upload_bytes_if_absent(
+        json.dumps(envelope, sort_keys=True).encode(),
+        uri,
+        content_type=JSON,
+        metadata={PLAN_HASH_METADATA: the_plan.plan_hash},
+    )
+    if not created:
+        existing = storage.read_json(uri)
+        if existing.get("plan", {}).get("planHash") != the_plan.plan_hash:
+            raise PlanHashMismatchError(
+                f"render {req.render_id} was already planned with different inputs; "
+                "use a new renderId"
+            )
+    return {
+        "planUri": uri,
+        "planHash": the_plan.plan_hash,
+        "totalFrames": the_plan.total_frames,
+        "chunkCount": len(the_plan.chunks),
+        "maxParallelChunks": the_plan.max_parallel_chunks,
+        "warnings": list(comp.warnings),
+    }
+
+
+def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, dict[str, Any]]:
+    """Read plan.json and refuse it unless its content, the request and this build agree."""
+    from framerun_service.render.browser import browser_version
+    from framerun_service.render.plan import Plan
+    from framerun_service.version import ENGINE_VERSION
+
+    envelope = storage.read_json(uri)
+    the_plan = Plan.from_json(envelope["plan"])
+    if the_plan.plan_hash != expected_hash or the_plan.compute_hash() != expected_hash:
+        raise PlanHashMismatchError(
+            f"plan {uri} does not match planHash {expected_hash[:12]}…; plan the render again"
+        )
+    if the_plan.engine_version != ENGINE_VERSION or the_plan.browser_version != browser_version():
+        raise PlanHashMismatchError(
+            f"plan was made by engine {the_plan.engine_version} / {the_plan.browser_version}, "
+            f"this instance runs {ENGINE_VERSION} / {browser_version()}; deploy one image"
+        )
+    return the_plan, envelope
+
+
+# ---- renderChunk ----------------------------------------------------------------------
+
+
+def render_chunk(
+    storage: Storage, engine: Engine, req: RenderChunkRequest, *, bucket: str
+) -> dict[str, Any]:
+    from framerun_service.render.chunk import chunk_tag
+    from framerun_service.render.chunk import render_chunk as render
+
+    the_plan, envelope = _load_plan(storage, req.plan_uri, req.plan_hash)
+    if req.chunk_index >= len(the_plan.chunks):
+        from framerun_service.errors import InvalidRequestError
+
+        raise InvalidRequestError(
+            f"chunkIndex {req.chunk_index} is out of range; the plan has {len(the_plan.chunks)}"
+        )
+    spec = the_plan.chunks[req.chunk_index]
+    uri = chunk_uri(bucket, req.render_id, spec.index)
+    if _has_plan_hash(storage, uri, req.plan_hash):
+        return {"chunkIndex": spec.index, "frames": spec.frames, "seconds": 0.0, "cached": True}
+    started = time.perf_counter()
+    site = engine.site(storage, envelope["siteUri"], the_plan.site_hash)
+    with tempfile.TemporaryDirectory(dir=_work(engine)) as tmp:
+        out = Path(tmp) / "chunk.mp4"
+        result = render(engine.session(), the_plan, spec, site, out)
+        seconds = time.perf_counter() - started
+        created = storage.upload_file_if_absent(
+            out,
+            uri,
+            content_type=MP4,
+            metadata={PLAN_HASH_METADATA: req.plan_hash, "framerun-tag": chunk_tag(req.plan_hash)},
+        )
+    if not created and not _has_plan_hash(storage, uri, req.plan_hash):
+        raise ChunkMismatchError(f"{uri} exists from another plan; use a new renderId")
+    record = {
+        "chunkIndex": spec.index,
+        "frames": result.frames,
+        "seconds": round(seconds, 3),
+        "start": spec.start,
+        "end": spec.end,
+    }
+    storage.upload_bytes_if_absent(
+        json.dumps(record).encode(),
+        chunk_record_uri(bucket, req.render_id, spec.index),
+        content_type=JSON,
+        metadata={PLAN_HASH_METADATA: req.plan_hash},
+    )
+    return {**record, "cached": not created}
+
+
+# ---- assemble -------------------------------------------------------------------------
+
+
+def assemble(
+    storage: Storage, engine: Engine, req: AssembleRequest, *, bucket: str
+) -> dict[str, Any]:
+    from framerun_service.render.assemble import assemble as concat
+    from framerun_service.render.chunk import chunk_tag
+
+    the_plan, _ = _load_plan(storage, req.plan_uri, req.plan_hash)
+    if req.chunk_count != len(the_plan.chunks):
+        raise PlanHashMismatchError(
+            f"chunkCount {req.chunk_count} does not match the plan's {len(the_plan.chunks)}"
+        )
+    existing = storage.stat(req.output_uri)
+    if existing is not None and existing.metadata.get(PLAN_HASH_METADATA) == req.plan_hash:
+        return {"outputUri": req.output_uri, "bytes": existing.size, "seconds": 0.0, "cached": True}
+    if existing is not None:
+        raise ChunkMismatchError(
+            f"{req.output_uri} already exists and is not this render's output; "
+            "choose another output key"
+        )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=_work(engine)) as tmp:
+        paths = []
+        for spec in the_plan.chunks:
+            uri = chunk_uri(bucket, req.render_id, spec.index)
+            if not _has_plan_hash(storage, uri, req.plan_hash):
+                raise ChunkMismatchError(
+                    f"chunk {spec.index} ({uri}) is missing or from another plan"
+                )
+            path = Path(tmp) / f"{spec.index:05d}.mp4"
+            storage.download_to(uri, path)
+            paths.append(path)
+        out = Path(tmp) / "output.mp4"
+        result = concat(paths, out, fps=the_plan.fps, plan_tag=chunk_tag(req.plan_hash))
+        if result.frames != the_plan.total_frames:
+            raise ChunkMismatchError(
+                f"assembled {result.frames} frames, the plan has {the_plan.total_frames}"
+            )
+        storage.upload_file_if_absent(
+            out, req.output_uri, content_type=MP4, metadata={PLAN_HASH_METADATA: req.plan_hash}
+        )
+    seconds = time.perf_counter() - started
+    record = {
+        "outputUri": req.output_uri,
+        "bytes": result.bytes,
+        "frames": result.frames,
+        "seconds": round(seconds, 3),
+        "planHash": req.plan_hash,
+    }
+    storage.upload_bytes_if_absent(
+        json.dumps(record).encode(),
+        result_uri(bucket, req.render_id),
+        content_type=JSON,
+        metadata={PLAN_HASH_METADATA: req.plan_hash},
+    )
+    return {
+        "outputUri": req.output_uri,
+        "bytes": result.bytes,
+        "seconds": round(seconds, 3),
+        "cached": False,
+    }
+
+
+def _has_plan_hash(storage: Storage, uri: str, plan_hash: str) -> bool:
+    info = storage.stat(uri)
+    return info is not None and info.metadata.get(PLAN_HASH_METADATA) == plan_hash
+
+
+def _work(engine: Engine) -> Path:
+    engine.work_dir.mkdir(parents=True, exist_ok=True)
+    return engine.work_dir
