@@ -42,7 +42,9 @@ def render(
 ) -> Any:
     """Render a composition to a video file on this machine; returns a LocalRenderResult.
 
-    Imports the engine lazily so ``import framerun`` stays light. Everything a user
+    Imports the engine lazily so ``import framerun`` stays light. Workers are
+    spawned processes that re-import the calling script, so call this under an
+    ``if __name__ == "__main__":`` guard, as with any multiprocessing program. Everything a user
     can get wrong is checked before a browser starts, and all but the output path
     before the engine (PyAV, Playwright) is even imported, so bad input fails fast.
     """
