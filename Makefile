@@ -38,7 +38,9 @@ bench: setup
 	$(PY) scripts/bench.py
 
 lint: setup
-	$(VENV)/bin/ruff check sdk service tests scripts examples
+	$(VENV)/bin/ruff check sdk service tests scripts examples gunicorn.conf.py
+	$(VENV)/bin/ruff format --check sdk service tests scripts examples gunicorn.conf.py
+	$(VENV)/bin/hadolint Dockerfile
 
 clean:
 	rm -rf $(STAMP) out .pytest_cache

@@ -23,7 +23,9 @@ callers catch them idiomatically::
     ├── PlanHashMismatchError             PLAN_HASH_MISMATCH     no   409
     ├── ChunkMismatchError                CHUNK_MISMATCH         no   409
     ├── BrowserCrashedError (RuntimeError) BROWSER_CRASHED       yes  503
-    └── StorageUnavailableError           STORAGE_UNAVAILABLE    yes  503
+    ├── StorageUnavailableError           STORAGE_UNAVAILABLE    yes  503
+    ├── StorageAccessDeniedError          STORAGE_ACCESS_DENIED  no   500
+    └── AuthUnavailableError              AUTH_UNAVAILABLE       yes  503
 
 Messages say what is wrong *and* how to fix it.
 """
@@ -150,5 +152,30 @@ class StorageUnavailableError(FramerunError):
     """Cloud Storage answered 429/5xx or timed out: transient, so retried."""
 
     code = "STORAGE_UNAVAILABLE"
+    retryable = True
+    http_status = 503
+
+
+class StorageAccessDeniedError(FramerunError):
+    """Cloud Storage refused the service's own credentials (401/403).
+
+    The service's misconfiguration, not the caller's fault, hence 500 and not
+    403 (which would tell the caller that *it* may not do this). Retrying is
+    pointless until someone grants the service account
+    ``roles/storage.objectAdmin`` on the bucket.
+    """
+
+    code = "STORAGE_ACCESS_DENIED"
+    http_status = 500
+
+
+class AuthUnavailableError(FramerunError):
+    """The token-signing keys could not be fetched: transient, so retried.
+
+    Not the caller's fault (401/403 would tell a well-behaved caller to stop);
+    the certs endpoint was unreachable or answered garbage.
+    """
+
+    code = "AUTH_UNAVAILABLE"
     retryable = True
     http_status = 503

@@ -11,7 +11,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-SKIPPED_DIRS = frozenset({".git", "__pycache__", ".DS_Store"})
+SKIPPED_DIRS = frozenset({".git", "__pycache__"})
+SKIPPED_FILES = frozenset({".DS_Store"})
 
 
 def iter_site_files(root: Path) -> Iterator[tuple[str, Path]]:
@@ -19,7 +20,7 @@ def iter_site_files(root: Path) -> Iterator[tuple[str, Path]]:
     root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-        for name in sorted(filenames):
+        for name in sorted(f for f in filenames if f not in SKIPPED_FILES):
             path = Path(dirpath) / name
             if not path.is_file() or not path.resolve().is_relative_to(root):
                 continue
@@ -27,10 +28,12 @@ def iter_site_files(root: Path) -> Iterator[tuple[str, Path]]:
 
 
 def site_tree_hash(root: Path) -> str:
-    """SHA-256 over (relative path, file SHA-256) pairs in sorted order."""
+    """SHA-256 over (relative path, file SHA-256) pairs, in walk order (deterministic:
+    folders and files sorted by name). Files are hashed streaming, never read whole."""
     digest = hashlib.sha256(b"framerun-site-v1\0")
     for rel, path in iter_site_files(root):
-        file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as fh:
+            file_hash = hashlib.file_digest(fh, "sha256").hexdigest()
         digest.update(rel.encode() + b"\0" + file_hash.encode() + b"\0")
     return digest.hexdigest()
 
