@@ -67,6 +67,7 @@ def start_service(bucket: str, issuer: LocalIssuer, work_dir: Path) -> RunningSe
         "FRAMERUN_AUTH_CERTS_URL": issuer.certs_url,
         "FRAMERUN_WORK_DIR": str(work_dir),
     }
+    work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / "gunicorn.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with log_path.open("wb") as log:
