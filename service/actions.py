@@ -82,6 +82,23 @@ class Engine:
 # ---- plan -----------------------------------------------------------------------------
 
 
+def plan_request(storage: Storage, body: dict[str, Any], *, bucket: str) -> PlanRequest:
+    """The plan request, inline or by reference (``requestUri``, as the workflow sends it).
+
+    The SDK stores the full request (site, output, config with variables up to
+    512 KiB) as an object because the Executions API caps an argument at 32 KB.
+    """
+    if "requestUri" in body:
+        from framerun_service.errors import InvalidRequestError
+        from framerun_service.protocol import gs_uri_field
+
+        stored = storage.read_json(gs_uri_field(body, "requestUri", bucket))
+        if not isinstance(stored, dict):
+            raise InvalidRequestError("the request object must hold a JSON object")
+        body = {**stored, "Action": body.get("Action"), "renderId": body.get("renderId")}
+    return PlanRequest.from_json(body, bucket=bucket)
+
+
 def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> dict[str, Any]:
     from framerun_service.render.browser import browser_version
     from framerun_service.render.composition import load_composition

@@ -25,7 +25,6 @@ from framerun_service.protocol import (
     ACTIONS,
     TRACE_HEADER,
     AssembleRequest,
-    PlanRequest,
     RenderChunkRequest,
 )
 from framerun_service.settings import ServiceSettings
@@ -54,7 +53,7 @@ def create_app(
 
     handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         ACTION_PLAN: lambda b: actions.plan(
-            storage, engine, PlanRequest.from_json(b, bucket=bucket), bucket=bucket
+            storage, engine, actions.plan_request(storage, b, bucket=bucket), bucket=bucket
         ),
         ACTION_RENDER_CHUNK: lambda b: actions.render_chunk(
             storage, engine, RenderChunkRequest.from_json(b, bucket=bucket), bucket=bucket

@@ -73,7 +73,7 @@ def _render_id(body: Mapping[str, Any]) -> str:
     return value
 
 
-def _gs_uri(body: Mapping[str, Any], name: str, bucket: str) -> str:
+def gs_uri_field(body: Mapping[str, Any], name: str, bucket: str) -> str:
     value = _field(body, name, str)
     match = _GS_URI.match(value)
     if not match or len(value) > 1024 or ".." in value.split("/"):
@@ -114,8 +114,8 @@ class PlanRequest:
             raise InvalidRequestError("'config' must be an object")
         return cls(
             render_id=_render_id(body),
-            site_uri=_gs_uri(body, "siteUri", bucket),
-            output_uri=_gs_uri(body, "outputUri", bucket),
+            site_uri=gs_uri_field(body, "siteUri", bucket),
+            output_uri=gs_uri_field(body, "outputUri", bucket),
             config=config,
         )
 
@@ -131,7 +131,7 @@ class RenderChunkRequest:
     def from_json(cls, body: Mapping[str, Any], *, bucket: str) -> RenderChunkRequest:
         return cls(
             render_id=_render_id(body),
-            plan_uri=_gs_uri(body, "planUri", bucket),
+            plan_uri=gs_uri_field(body, "planUri", bucket),
             plan_hash=_plan_hash(body),
             chunk_index=_index(body, "chunkIndex", minimum=0),
         )
@@ -149,8 +149,8 @@ class AssembleRequest:
     def from_json(cls, body: Mapping[str, Any], *, bucket: str) -> AssembleRequest:
         return cls(
             render_id=_render_id(body),
-            plan_uri=_gs_uri(body, "planUri", bucket),
+            plan_uri=gs_uri_field(body, "planUri", bucket),
             plan_hash=_plan_hash(body),
             chunk_count=_index(body, "chunkCount", minimum=1),
-            output_uri=_gs_uri(body, "outputUri", bucket),
+            output_uri=gs_uri_field(body, "outputUri", bucket),
         )
