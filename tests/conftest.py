@@ -18,3 +18,7 @@ def out_dir(tmp_path: Path) -> Path:
     out = tmp_path / "out"
     out.mkdir()
     return out
+
+
+# fake-gcs-server fixtures, shared by the service, workflow, sdk and reliability tests.
+from tests.gcs_emulator import fake_gcs, gcs_bucket, storage  # noqa: E402, F401

