@@ -187,5 +187,14 @@ def render(
     )
 
 
+def _register_groups() -> None:
+    from framerun.cli_local import local
+
+    main.add_command(local)
+
+
+_register_groups()
+
+
 if __name__ == "__main__":
     main()

