@@ -1,53 +1,65 @@
 """framerun: render HTML compositions to video, locally or on Cloud Run.
 
-Importing this package is light; the engine loads when a render starts.
+Importing this package is light; the engine loads when a render starts, and the
+Google Cloud clients when a distributed render first talks to the cloud.
 """
 
-from framerun.errors import (
-    BrowserCrashedError as BrowserCrashedError,
-)
-from framerun.errors import (
-    ChunkMismatchError as ChunkMismatchError,
-)
-from framerun.errors import (
-    CompositionNotFoundError as CompositionNotFoundError,
-)
-from framerun.errors import (
-    CompositionTimeoutError as CompositionTimeoutError,
-)
-from framerun.errors import (
-    FramerunError as FramerunError,
-)
-from framerun.errors import (
-    InvalidCompositionError as InvalidCompositionError,
-)
-from framerun.errors import (
-    InvalidConfigError as InvalidConfigError,
-)
-from framerun.errors import (
-    InvalidInputError as InvalidInputError,
-)
-from framerun.errors import (
-    OutputNotWritableError as OutputNotWritableError,
-)
-from framerun.errors import (
-    PageScriptError as PageScriptError,
-)
-from framerun.errors import (
-    PlanHashMismatchError as PlanHashMismatchError,
-)
-from framerun.errors import (
-    VariablesInvalidError as VariablesInvalidError,
-)
+from framerun.batch import BatchLineResult as BatchLineResult
+from framerun.batch import BatchReport as BatchReport
+from framerun.batch import render_batch as render_batch
+from framerun.cloudrun import RenderErrorInfo as RenderErrorInfo
+from framerun.cloudrun import RenderHandle as RenderHandle
+from framerun.cloudrun import RenderProgress as RenderProgress
+from framerun.cloudrun import get_render_progress as get_render_progress
+from framerun.cloudrun import render_to_cloud_run as render_to_cloud_run
+from framerun.cloudrun import wait_for_render as wait_for_render
+from framerun.costs import Costs as Costs
+from framerun.costs import estimate_costs as estimate_costs
+from framerun.errors import BrowserCrashedError as BrowserCrashedError
+from framerun.errors import ChunkMismatchError as ChunkMismatchError
+from framerun.errors import CompositionNotFoundError as CompositionNotFoundError
+from framerun.errors import CompositionTimeoutError as CompositionTimeoutError
+from framerun.errors import FramerunError as FramerunError
+from framerun.errors import InvalidCompositionError as InvalidCompositionError
+from framerun.errors import InvalidConfigError as InvalidConfigError
+from framerun.errors import InvalidInputError as InvalidInputError
+from framerun.errors import OutputNotWritableError as OutputNotWritableError
+from framerun.errors import PageScriptError as PageScriptError
+from framerun.errors import PlanHashMismatchError as PlanHashMismatchError
+from framerun.errors import VariablesInvalidError as VariablesInvalidError
+from framerun.executions import ExecutionsApi as ExecutionsApi
+from framerun.executions import executions_client as executions_client
 from framerun.render import render as render
+from framerun.sites import SiteHandle as SiteHandle
+from framerun.sites import deploy_site as deploy_site
+from framerun.target import CloudRunTarget as CloudRunTarget
+from framerun_service.errors import ArgumentTooLargeError as ArgumentTooLargeError
+from framerun_service.errors import BatchInvalidError as BatchInvalidError
+from framerun_service.errors import ExecutionNotFoundError as ExecutionNotFoundError
+from framerun_service.errors import RenderFailedError as RenderFailedError
+from framerun_service.errors import RenderTimeoutError as RenderTimeoutError
+from framerun_service.errors import TargetNotConfiguredError as TargetNotConfiguredError
+from framerun_service.errors import WebhookDeliveryError as WebhookDeliveryError
+from framerun_service.errors import WebhookSignatureError as WebhookSignatureError
+from framerun_service.errors import WorkflowNotFoundError as WorkflowNotFoundError
+from framerun_service.errors import WorkflowsAccessDeniedError as WorkflowsAccessDeniedError
+from framerun_service.errors import WorkflowsUnavailableError as WorkflowsUnavailableError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentTooLargeError",
+    "BatchInvalidError",
+    "BatchLineResult",
+    "BatchReport",
     "BrowserCrashedError",
     "ChunkMismatchError",
+    "CloudRunTarget",
     "CompositionNotFoundError",
     "CompositionTimeoutError",
+    "Costs",
+    "ExecutionNotFoundError",
+    "ExecutionsApi",
     "FramerunError",
     "InvalidCompositionError",
     "InvalidConfigError",
@@ -55,6 +67,25 @@ __all__ = [
     "OutputNotWritableError",
     "PageScriptError",
     "PlanHashMismatchError",
+    "RenderErrorInfo",
+    "RenderFailedError",
+    "RenderHandle",
+    "RenderProgress",
+    "RenderTimeoutError",
+    "SiteHandle",
+    "TargetNotConfiguredError",
     "VariablesInvalidError",
+    "WebhookDeliveryError",
+    "WebhookSignatureError",
+    "WorkflowNotFoundError",
+    "WorkflowsAccessDeniedError",
+    "WorkflowsUnavailableError",
+    "deploy_site",
+    "estimate_costs",
+    "executions_client",
+    "get_render_progress",
     "render",
+    "render_batch",
+    "render_to_cloud_run",
+    "wait_for_render",
 ]

@@ -188,8 +188,10 @@ def render(
 
 
 def _register_groups() -> None:
+    from framerun.cli_cloudrun import cloudrun
     from framerun.cli_local import local
 
+    main.add_command(cloudrun)
     main.add_command(local)
 
 

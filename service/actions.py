@@ -106,6 +106,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
     from framerun_service.render.plan import make_plan
     from framerun_service.render.site import site_tree_hash
 
+    started = time.perf_counter()
     config = RenderConfig.from_json(req.config)
     site = engine.site(storage, req.site_uri)
     comp = load_composition(site, entry=config.composition, overrides=config.overrides())
@@ -124,6 +125,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
         "siteUri": req.site_uri,
         "outputUri": req.output_uri,
         "plan": the_plan.to_json(),
+        "seconds": round(time.perf_counter() - started, 3),  # for cost accounting
     }
     uri = plan_uri(bucket, req.render_id)
     created = storage.upload_bytes_if_absent(
@@ -188,7 +190,18 @@ def render_chunk(
     spec = the_plan.chunks[req.chunk_index]
     uri = chunk_uri(bucket, req.render_id, spec.index)
     if _has_plan_hash(storage, uri, req.plan_hash):
-        return {"chunkIndex": spec.index, "frames": spec.frames, "seconds": 0.0, "cached": True}
+        # A first attempt may have died between the upload and its record: repair it.
+        record = {
+            "chunkIndex": spec.index,
+            "frames": spec.frames,
+            "seconds": 0.0,
+            "start": spec.start,
+            "end": spec.end,
+        }
+        _write_record(
+            storage, chunk_record_uri(bucket, req.render_id, spec.index), record, req.plan_hash
+        )
+        return {**record, "cached": True}
     started = time.perf_counter()
     site = engine.site(storage, envelope["siteUri"], the_plan.site_hash)
     with tempfile.TemporaryDirectory(dir=_work(engine)) as tmp:
@@ -210,11 +223,8 @@ def render_chunk(
         "start": spec.start,
         "end": spec.end,
     }
-    storage.upload_bytes_if_absent(
-        json.dumps(record).encode(),
-        chunk_record_uri(bucket, req.render_id, spec.index),
-        content_type=JSON,
-        metadata={PLAN_HASH_METADATA: req.plan_hash},
+    _write_record(
+        storage, chunk_record_uri(bucket, req.render_id, spec.index), record, req.plan_hash
     )
     return {**record, "cached": not created}
 
@@ -235,6 +245,19 @@ def assemble(
         )
     existing = storage.stat(req.output_uri)
     if existing is not None and existing.metadata.get(PLAN_HASH_METADATA) == req.plan_hash:
+        # Done before (maybe by an attempt that died before its record): repair the record.
+        _write_record(
+            storage,
+            result_uri(bucket, req.render_id),
+            {
+                "outputUri": req.output_uri,
+                "bytes": existing.size,
+                "frames": the_plan.total_frames,
+                "seconds": 0.0,
+                "planHash": req.plan_hash,
+            },
+            req.plan_hash,
+        )
         return {"outputUri": req.output_uri, "bytes": existing.size, "seconds": 0.0, "cached": True}
     if existing is not None:
         raise ChunkMismatchError(
@@ -270,18 +293,23 @@ def assemble(
         "seconds": round(seconds, 3),
         "planHash": req.plan_hash,
     }
-    storage.upload_bytes_if_absent(
-        json.dumps(record).encode(),
-        result_uri(bucket, req.render_id),
-        content_type=JSON,
-        metadata={PLAN_HASH_METADATA: req.plan_hash},
-    )
+    _write_record(storage, result_uri(bucket, req.render_id), record, req.plan_hash)
     return {
         "outputUri": req.output_uri,
         "bytes": result.bytes,
         "seconds": round(seconds, 3),
         "cached": False,
     }
+
+
+def _write_record(storage: Storage, uri: str, record: dict[str, Any], plan_hash: str) -> None:
+    """Create a small JSON record once; an existing one is left as it is."""
+    storage.upload_bytes_if_absent(
+        json.dumps(record).encode(),
+        uri,
+        content_type=JSON,
+        metadata={PLAN_HASH_METADATA: plan_hash},
+    )
 
 
 def _has_plan_hash(storage: Storage, uri: str, plan_hash: str) -> bool:

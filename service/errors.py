@@ -15,7 +15,12 @@ callers catch them idiomatically::
     │   ├── OutputNotWritableError        OUTPUT_NOT_WRITABLE
     │   ├── InvalidRequestError           INVALID_REQUEST (a malformed Action body)
     │   ├── UnsafeArchiveError            UNSAFE_ARCHIVE (zip-slip, links, devices, bombs)
-    │   └── ObjectNotFoundError           OBJECT_NOT_FOUND (also FileNotFoundError)
+    │   ├── ObjectNotFoundError           OBJECT_NOT_FOUND (also FileNotFoundError)
+    │   ├── TargetNotConfiguredError      TARGET_NOT_CONFIGURED (where to render is unknown)
+    │   ├── ArgumentTooLargeError         ARGUMENT_TOO_LARGE     no   413
+    │   ├── BatchInvalidError             BATCH_INVALID (every bad line, by number)
+    │   ├── WorkflowNotFoundError         WORKFLOW_NOT_FOUND     no   404 (also LookupError)
+    │   └── ExecutionNotFoundError        EXECUTION_NOT_FOUND    no   404 (also LookupError)
     ├── UnauthenticatedError              UNAUTHENTICATED        no   401
     ├── ForbiddenError                    FORBIDDEN              no   403
     ├── CompositionTimeoutError           COMPOSITION_TIMEOUT    no   422
@@ -25,13 +30,21 @@ callers catch them idiomatically::
     ├── BrowserCrashedError (RuntimeError) BROWSER_CRASHED       yes  503
     ├── StorageUnavailableError           STORAGE_UNAVAILABLE    yes  503
     ├── StorageAccessDeniedError          STORAGE_ACCESS_DENIED  no   500
-    └── AuthUnavailableError              AUTH_UNAVAILABLE       yes  503
+    ├── AuthUnavailableError              AUTH_UNAVAILABLE       yes  503
+    │   SDK side (the client that starts and watches distributed renders):
+    ├── RenderFailedError                 the failure's own code (RENDER_FAILED if none)
+    ├── RenderTimeoutError (TimeoutError) RENDER_TIMEOUT         yes  504
+    ├── WorkflowsAccessDeniedError        WORKFLOWS_ACCESS_DENIED no  403
+    ├── WorkflowsUnavailableError         WORKFLOWS_UNAVAILABLE  yes  503
+    ├── WebhookSignatureError             WEBHOOK_SIGNATURE_INVALID no 401
+    └── WebhookDeliveryError (ConnectionError) WEBHOOK_DELIVERY_FAILED yes 502
 
 Messages say what is wrong *and* how to fix it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 
@@ -179,3 +192,136 @@ class AuthUnavailableError(FramerunError):
     code = "AUTH_UNAVAILABLE"
     retryable = True
     http_status = 503
+
+
+# ---- SDK: starting and watching distributed renders ----------------------------------
+
+
+class TargetNotConfiguredError(InvalidInputError):
+    """A connection value (bucket, project, region, workflow, service URL) is missing."""
+
+    code = "TARGET_NOT_CONFIGURED"
+
+
+class ArgumentTooLargeError(InvalidInputError):
+    """A render request or execution argument over its size cap, refused before any API call.
+
+    The execution argument is capped at 32 KB by the Executions API, which is why it
+    carries references only; the request object it points to is capped by framerun
+    so a plan request stays a small read for the service.
+    """
+
+    code = "ARGUMENT_TOO_LARGE"
+    http_status = 413
+
+
+class BatchInvalidError(InvalidInputError):
+    """A batch file with bad lines; lists every problem at once, by line number.
+
+    Nothing is started for a batch with any bad line: fixing one line at a time
+    after a partial batch ran would leave a half-rendered set to untangle.
+    """
+
+    code = "BATCH_INVALID"
+    MAX_LISTED: ClassVar[int] = 20  # in the message; ``problems`` holds them all
+
+    def __init__(self, problems: Sequence[tuple[int, str]], *, source: str = "batch file") -> None:
+        self.problems: tuple[tuple[int, str], ...] = tuple(problems)
+        shown = self.problems[: self.MAX_LISTED]
+        listed = "; ".join(f"line {line}: {text}" for line, text in shown)
+        count = len(self.problems)
+        if count > len(shown):
+            listed += f"; and {count - len(shown)} more"
+        super().__init__(
+            f"{source} has {count} invalid line{'s' if count != 1 else ''} ({listed}); "
+            "fix them and run again (--dry-run checks without starting anything)"
+        )
+
+
+class WorkflowNotFoundError(InvalidInputError, LookupError):
+    """The render workflow does not exist where the target says it is."""
+
+    code = "WORKFLOW_NOT_FOUND"
+    http_status = 404
+
+
+class ExecutionNotFoundError(InvalidInputError, LookupError):
+    """No execution of that name (a typo, another project, or past its retention)."""
+
+    code = "EXECUTION_NOT_FOUND"
+    http_status = 404
+
+
+class RenderFailedError(FramerunError):
+    """A distributed render ended failed or cancelled.
+
+    ``code``, ``retryable`` and ``http_status`` are the failure's own (e.g.
+    ``VARIABLES_INVALID`` from the plan step), so callers and the CLI's exit status
+    react to the real cause; ``errors`` holds every error record the execution
+    reported (``framerun.RenderErrorInfo``).
+    """
+
+    code = "RENDER_FAILED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retryable: bool = False,
+        http_status: int | None = None,
+        errors: Sequence[Any] = (),
+        execution_name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        # Per instance, not per class: one class stands for every remote failure.
+        self.code = code or type(self).code  # type: ignore[misc]
+        self.retryable = retryable  # type: ignore[misc]
+        self.http_status = http_status or type(self).http_status  # type: ignore[misc]
+        self.errors: tuple[Any, ...] = tuple(errors)
+        self.execution_name = execution_name
+
+
+class RenderTimeoutError(FramerunError, TimeoutError):
+    """The render was still running when the caller stopped waiting.
+
+    The render itself goes on; waiting again (or polling its progress) is safe.
+    """
+
+    code = "RENDER_TIMEOUT"
+    retryable = True
+    http_status = 504
+
+
+class WorkflowsAccessDeniedError(FramerunError):
+    """The caller's credentials may not start or read executions (or there are none)."""
+
+    code = "WORKFLOWS_ACCESS_DENIED"
+    http_status = 403
+
+
+class WorkflowsUnavailableError(FramerunError):
+    """The Executions API was unreachable or answered 429/5xx: transient, so retry."""
+
+    code = "WORKFLOWS_UNAVAILABLE"
+    retryable = True
+    http_status = 503
+
+
+class WebhookSignatureError(FramerunError):
+    """A webhook whose signature header is missing, malformed, stale or does not match.
+
+    The message stays generic on a mismatch: telling which part differed helps
+    only someone forging deliveries.
+    """
+
+    code = "WEBHOOK_SIGNATURE_INVALID"
+    http_status = 401
+
+
+class WebhookDeliveryError(FramerunError, ConnectionError):
+    """The webhook endpoint could not be reached on any attempt."""
+
+    code = "WEBHOOK_DELIVERY_FAILED"
+    retryable = True
+    http_status = 502

@@ -20,6 +20,7 @@ from framerun_service.version import ENGINE_VERSION
 
 DEFAULT_CHUNK_SIZE = 240
 DEFAULT_MAX_PARALLEL_CHUNKS = 16
+WORKFLOWS_MAX_CONCURRENT_BRANCHES = 20  # Cloud Workflows' cap per parallel step
 # Cloud Workflows' http.post caps a request at 1800 s; at a pessimistic 2 fps
 # for heavy 1080p pages, 3000 frames keeps one chunk well inside it.
 DEFAULT_TARGET_CHUNK_FRAMES = 3000
@@ -159,8 +160,12 @@ def make_plan(
 ) -> Plan:
     """Freeze a render: the frame range, its chunks, and the hash over all inputs."""
     start, end = frame_range(composition, frames)
-    if max_parallel_chunks < 1:
-        raise InvalidConfigError("max_parallel_chunks must be ≥ 1")
+    if not 1 <= max_parallel_chunks <= WORKFLOWS_MAX_CONCURRENT_BRANCHES:
+        raise InvalidConfigError(
+            f"maxParallelChunks {max_parallel_chunks} is out of range; Cloud Workflows runs at "
+            f"most {WORKFLOWS_MAX_CONCURRENT_BRANCHES} branches at once, use 1–"
+            f"{WORKFLOWS_MAX_CONCURRENT_BRANCHES}"
+        )
     plan = Plan(
         entry=composition.entry,
         width=composition.width,

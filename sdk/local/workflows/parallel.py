@@ -1,0 +1,138 @@
+"""``parallel`` steps: branches or a parallel ``for``, really run concurrently.
+
+Each branch or iteration runs on a worker of a thread pool sized by
+``concurrency_limit`` (default and ceiling 20, Cloud Workflows' per-execution
+cap), so the limit is a true bound on in-flight work, not a hint: with a limit
+of 2, the third HTTP call starts only when one of the first two has finished.
+
+Semantics (https://cloud.google.com/workflows/docs/reference/syntax/parallel-steps):
+
+* ``shared`` variables must exist before the step; each read and write of one is
+  atomic. Every other variable is a branch-local copy, discarded at the end.
+* ``exception_policy: continueAll`` (the only one): a failing branch does not
+  stop the others; once *all* have finished, the failures surface together as
+  ``{tags: [UnhandledBranchError], message, branches: [{id, error}]}``.
+* Nesting is at most 2 deep (``ParallelNestingError``), including through calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    TAG_KEY,
+    TAG_PARALLEL_NESTING,
+    TAG_TYPE,
+    TAG_UNHANDLED_BRANCH,
+    ExecutionCancelled,
+    WorkflowError,
+    runtime_error,
+)
+from .loader import MAX_PARALLEL_DEPTH
+from .model import Block, ParallelBody, Step
+from .scope import BranchScope
+from .signals import ContinueLoop
+from .values import type_name
+
+if TYPE_CHECKING:
+    from .interpreter import Frame, Interpreter
+
+__all__ = ["MAX_CONCURRENT_BRANCHES", "run_parallel"]
+
+MAX_CONCURRENT_BRANCHES = 20  # Cloud Workflows queues branches and iterations beyond this
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: str  # the branch name, or the iteration's index
+    block: Block
+    bindings: tuple[tuple[str, Any], ...] = ()  # the loop variable (and index)
+
+
+def run_parallel(interp: Interpreter, body: ParallelBody, step: Step, frame: Frame) -> None:
+    """Run every branch or iteration; raise UnhandledBranchError after all have finished."""
+    if frame.parallel_depth >= MAX_PARALLEL_DEPTH:
+        raise runtime_error(
+            TAG_PARALLEL_NESTING,
+            f"parallel step '{step.name}' would nest parallel steps more than "
+            f"{MAX_PARALLEL_DEPTH} deep",
+        )
+    for name in body.shared:
+        if not frame.scope.has(name):
+            raise runtime_error(
+                TAG_KEY,
+                f"shared variable '{name}' of parallel step '{step.name}' must be assigned "
+                "before the step (for example to null in an earlier assign)",
+            )
+    limit = _concurrency_limit(interp, body, frame)
+    jobs = _jobs(interp, body, frame)
+    shared = frozenset(body.shared)
+    lock = threading.RLock()
+    snapshot = frame.scope.snapshot(exclude=shared)
+
+    def run(job: _Job) -> None:
+        scope = BranchScope(frame.scope, shared, lock, snapshot)
+        for name, value in job.bindings:
+            scope.set_local(name, value)
+        branch = replace(
+            frame, scope=scope, parallel_depth=frame.parallel_depth + 1, main_thread=False
+        )
+        with contextlib.suppress(ContinueLoop):  # `next: continue` ends this iteration
+            interp.run_block(job.block, branch)
+
+    if not jobs:
+        return
+    workers = max(1, min(limit, MAX_CONCURRENT_BRANCHES, len(jobs)))
+    with ThreadPoolExecutor(workers, thread_name_prefix=f"parallel-{step.name}") as pool:
+        futures = [(job, pool.submit(run, job)) for job in jobs]
+        outcomes = [(job, future.exception()) for job, future in futures]
+
+    failures: list[dict[str, Any]] = []
+    for job, exc in outcomes:
+        if exc is None:
+            continue
+        if isinstance(exc, ExecutionCancelled):
+            raise ExecutionCancelled()
+        if not isinstance(exc, WorkflowError):
+            raise exc  # an emulator bug: surface it, do not dress it as a workflow error
+        failures.append({"id": job.id, "error": exc.payload})
+    if failures:
+        first = failures[0]["error"]
+        first_message = first.get("message", first) if isinstance(first, dict) else first
+        raise runtime_error(
+            TAG_UNHANDLED_BRANCH,
+            f"{len(failures)} of {len(jobs)} branches or iterations of parallel step "
+            f"'{step.name}' raised an unhandled error (first, {failures[0]['id']}: "
+            f"{first_message})",
+            branches=failures,
+        )
+
+
+def _concurrency_limit(interp: Interpreter, body: ParallelBody, frame: Frame) -> int:
+    if body.concurrency_limit is None:
+        return MAX_CONCURRENT_BRANCHES
+    limit = interp.evaluate(body.concurrency_limit, frame)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise runtime_error(
+            TAG_TYPE,
+            f"concurrency_limit must be a positive integer, got {type_name(limit)} {limit!r}",
+        )
+    return limit
+
+
+def _jobs(interp: Interpreter, body: ParallelBody, frame: Frame) -> list[_Job]:
+    if body.branches is not None:
+        return [_Job(name, block) for name, block in body.branches]
+    loop = body.loop
+    assert loop is not None
+    jobs = []
+    for index, item in enumerate(interp.loop_items(loop, frame)):
+        bindings: list[tuple[str, Any]] = [(loop.value, item)]
+        if loop.index is not None:
+            bindings.append((loop.index, index))
+        jobs.append(_Job(str(index), loop.block, tuple(bindings)))
+    return jobs

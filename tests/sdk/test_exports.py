@@ -1,0 +1,54 @@
+"""The public API: ``framerun.__all__`` sorted and complete, and ``import framerun`` light."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import framerun
+import framerun_service.errors as errors
+
+
+def test_all_is_sorted() -> None:
+    assert framerun.__all__ == sorted(framerun.__all__)
+
+
+def test_all_is_complete() -> None:
+    public = {
+        name
+        for name, value in vars(framerun).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
+    assert set(framerun.__all__) == public
+    assert len(framerun.__all__) == len(set(framerun.__all__))
+
+
+def test_every_sdk_error_is_exported() -> None:
+    sdk_errors = {
+        "ArgumentTooLargeError",
+        "BatchInvalidError",
+        "ExecutionNotFoundError",
+        "RenderFailedError",
+        "RenderTimeoutError",
+        "TargetNotConfiguredError",
+        "WebhookDeliveryError",
+        "WebhookSignatureError",
+        "WorkflowNotFoundError",
+        "WorkflowsAccessDeniedError",
+        "WorkflowsUnavailableError",
+    }
+    assert sdk_errors <= set(framerun.__all__)
+    for name in sdk_errors:
+        cls = getattr(framerun, name)
+        assert cls is getattr(errors, name) and issubclass(cls, framerun.FramerunError)
+
+
+def test_import_is_light() -> None:
+    heavy = ("av", "playwright", "flask", "numpy", "grpc", "google.cloud")
+    code = (
+        "import sys, framerun, framerun.webhooks, framerun.cli; "
+        f"print([m for m in sys.modules if m.startswith({heavy!r})])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
