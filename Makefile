@@ -28,8 +28,10 @@ $(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh
 	bash scripts/vendor-js.sh
 	@touch $@
 
+# demo: the full distributed path on the local stack (left running for the next
+# demo; `.venv/bin/framerun local down` stops it).
 demo: setup
-	$(PY) examples/render_hello.py
+	$(PY) examples/render_hello_cloud.py
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
@@ -38,6 +40,7 @@ bench: setup
 	$(PY) scripts/bench.py
 
 lint: setup
+	$(VENV)/bin/yamllint workflows
 	$(VENV)/bin/ruff check sdk service tests scripts examples gunicorn.conf.py
 	$(VENV)/bin/ruff format --check sdk service tests scripts examples gunicorn.conf.py
 	$(VENV)/bin/hadolint Dockerfile

@@ -146,6 +146,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
         "planHash": the_plan.plan_hash,
         "totalFrames": the_plan.total_frames,
         "chunkCount": len(the_plan.chunks),
+        "outputUri": req.output_uri,
         "maxParallelChunks": the_plan.max_parallel_chunks,
         "warnings": list(comp.warnings),
     }
