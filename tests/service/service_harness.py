@@ -53,15 +53,20 @@ class RunningService:
         return self.log_path.read_text(errors="replace")
 
 
-def start_service(bucket: str, issuer: LocalIssuer, work_dir: Path) -> RunningService:
-    """gunicorn with the repo's gunicorn.conf.py, configured exactly as Cloud Run would be."""
+def start_service(
+    bucket: str, issuer: LocalIssuer, work_dir: Path, *, extra_audiences: tuple[str, ...] = ()
+) -> RunningService:
+    """gunicorn with the repo's gunicorn.conf.py, configured exactly as Cloud Run would be.
+
+    ``extra_audiences``: more accepted token audiences (e.g. a test proxy's URL).
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "PORT": str(port),
         "FRAMERUN_RENDER_BUCKET": bucket,
-        "FRAMERUN_AUTH_AUDIENCES": url,
+        "FRAMERUN_AUTH_AUDIENCES": ",".join((url, *extra_audiences)),
         "FRAMERUN_AUTH_ALLOWED_INVOKERS": INVOKER,
         "FRAMERUN_AUTH_ISSUER": issuer.url,
         "FRAMERUN_AUTH_CERTS_URL": issuer.certs_url,

@@ -1,0 +1,173 @@
+"""The real workflows/render.yaml, run by the emulator, against the real service.
+
+SDK → Executions gRPC (emulator) → http.post with OIDC tokens from the local
+issuer → a counting, fault-injecting loopback proxy → the service under
+gunicorn → fake-gcs-server. Outputs are compared with in-process renders.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import framerun
+import pytest
+from framerun.local.issuer import LocalIssuer
+from framerun.local.workflows import Emulator
+from framerun.target import CloudRunTarget
+from framerun_service.storage import Storage
+
+from tests.compositions import MOVERS, write_composition
+from tests.service.service_harness import INVOKER, start_service, stop_service
+from tests.videos import decode, min_psnr
+from tests.workflow.proxy import ServiceProxy, running_proxy
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT, LOCATION = "framerun-test", "local"
+
+
+def _fast_sleep(seconds: float) -> None:
+    """Retry backoff really waits, but 20× shorter: the schedule itself is unit-tested."""
+    time.sleep(seconds / 20)
+
+
+@pytest.fixture(scope="module")
+def stack(fake_gcs: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    bucket = fake_gcs.create_bucket()
+    with LocalIssuer() as issuer, running_proxy("") as proxy:
+        service = start_service(
+            bucket, issuer, tmp_path_factory.mktemp("svc"), extra_audiences=(proxy.url,)
+        )
+        proxy.target = service.url
+        emulator = Emulator(
+            project=PROJECT,
+            location=LOCATION,
+            token_url=issuer.token_url,
+            invoker_email=INVOKER,
+            sleep=_fast_sleep,
+        )
+        emulator.deploy(
+            "render",
+            (REPO / "workflows" / "render.yaml").read_text(),
+            {"FRAMERUN_SERVICE_URL": proxy.url},
+        )
+        address = emulator.start()
+        target = CloudRunTarget(
+            bucket,
+            PROJECT,
+            LOCATION,
+            "render",
+            proxy.url,
+            executions_endpoint=address,
+            storage_emulator_host=fake_gcs.url,
+        )
+        try:
+            yield target, proxy
+        finally:
+            emulator.stop()
+            stop_service(service)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    body = MOVERS["css"] + MOVERS["gsap"].replace('id="b"', 'id="b" style="top:120px"')
+    return write_composition(tmp_path_factory.mktemp("site"), body, duration="2", gsap=True)
+
+
+def _render(target: CloudRunTarget, project: Path, config: dict[str, Any], out: Path) -> list:
+    """Render through the stack; check progress on every poll; return the progress samples."""
+    samples: list[framerun.RenderProgress] = []
+    handle = framerun.render_to_cloud_run(project, config, target=target)
+
+    def on_progress(p: framerun.RenderProgress) -> None:
+        with Storage.from_env() as store:
+            exists = store.exists(handle.output_uri)
+        # 1.0 exactly when the output exists, never before.
+        assert (p.overall_progress == 1.0) == exists or p.status != "running", p
+        samples.append(p)
+
+    final = framerun.wait_for_render(
+        handle, target=target, on_progress=on_progress, poll_interval_s=0.2, timeout_s=240
+    )
+    samples.append(final)
+    with Storage.from_env() as store:
+        store.download_to(final.output_file, out)
+    return samples
+
+
+@pytest.mark.parametrize("chunk_size", [7, 30, 1000])
+def test_chunk_sizes_match_the_in_process_render(
+    stack: tuple, project: Path, tmp_path: Path, chunk_size: int
+) -> None:
+    target, _ = stack
+    config = {"chunkSize": chunk_size, "quality": "high"}
+    samples = _render(target, project, config, tmp_path / "distributed.mp4")
+    framerun.render(project, tmp_path / "local.mp4", chunk_size=chunk_size, quality="high")
+    distributed, local = decode(tmp_path / "distributed.mp4"), decode(tmp_path / "local.mp4")
+    assert len(distributed.frames) == len(local.frames) == 60
+    assert distributed.pts == local.pts
+    assert min_psnr(distributed.frames, local.frames) >= 45.0
+
+    progress = [s.overall_progress for s in samples]
+    assert progress == sorted(progress), "progress must never go back"
+    final = samples[-1]
+    assert final.status == "succeeded" and final.overall_progress == 1.0
+    assert final.chunks_done == final.chunks_total == -(-60 // chunk_size)
+    costs = final.costs
+    assert costs.total_usd > 0
+    parts = (
+        costs.cloud_run_vcpu_usd
+        + costs.cloud_run_memory_usd
+        + costs.cloud_run_requests_usd
+        + costs.workflows_usd
+    )
+    assert parts == costs.total_usd
+
+
+def test_a_chunk_failing_twice_with_503_is_retried_to_the_right_video(
+    stack: tuple, project: Path, tmp_path: Path
+) -> None:
+    target, proxy = stack
+    proxy.failures[1] = 2
+    _render(target, project, {"chunkSize": 20, "quality": "high"}, tmp_path / "d.mp4")
+    attempts = [
+        status
+        for action, chunk, status in list(proxy.actions)
+        if action == "renderChunk" and chunk == 1
+    ]
+    assert attempts[-3:] == [503, 503, 200]
+    framerun.render(project, tmp_path / "l.mp4", chunk_size=20, quality="high")
+    a, b = decode(tmp_path / "d.mp4"), decode(tmp_path / "l.mp4")
+    assert len(a.frames) == 60 and min_psnr(a.frames, b.frames) >= 45.0
+
+
+def test_a_typed_4xx_fails_the_execution_with_its_code(stack: tuple, tmp_path: Path) -> None:
+    target, _ = stack
+    broken = write_composition(
+        tmp_path / "broken", '<script>throw new Error("boom")</script>', duration="0.2"
+    )
+    handle = framerun.render_to_cloud_run(broken, {}, target=target)
+    with pytest.raises(framerun.RenderFailedError) as failure:
+        framerun.wait_for_render(handle, target=target, poll_interval_s=0.2, timeout_s=120)
+    assert failure.value.code == "PAGE_SCRIPT_ERROR"
+    progress = framerun.get_render_progress(handle.execution_name, target=target)
+    assert progress.status == "failed"
+    assert [e.code for e in progress.errors] == ["PAGE_SCRIPT_ERROR"]
+    assert progress.output_file is None
+
+
+def test_concurrency_limit_is_honoured(stack: tuple, project: Path, tmp_path: Path) -> None:
+    target, proxy = stack
+    proxy.max_in_flight_chunks = 0
+    config = {"chunkSize": 6, "maxParallelChunks": 2, "duration": 1.2}  # 36 frames, 6 chunks
+    _render(target, project, config, tmp_path / "c.mp4")
+    assert proxy.max_in_flight_chunks == 2  # parallel, and never more than the limit
+
+
+def test_the_proxy_really_sits_in_the_path(stack: tuple) -> None:
+    """Guards the tests above: every Action went through the counting proxy."""
+    _, proxy = stack
+    assert isinstance(proxy, ServiceProxy)
+    assert {a for a, _, _ in proxy.actions} >= {"plan", "renderChunk", "assemble"}
