@@ -85,6 +85,17 @@ def verify(
         raise WebhookSignatureError("webhook signature does not match: check the shared secret")
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook is delivered to the URL given, never to where a redirect points
+    (which could be the metadata server or another internal address)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
 def deliver(
     url: str,
     payload: Mapping[str, Any],
@@ -127,7 +138,7 @@ def deliver(
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            with _NO_REDIRECTS.open(request, timeout=timeout_s) as response:
                 response.read()
                 return int(response.status)
         except urllib.error.HTTPError as exc:

@@ -15,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from framerun_service import actions, logs
+from framerun_service import actions, logs, notify
 from framerun_service.auth import OidcVerifier
 from framerun_service.errors import FramerunError, InvalidRequestError
 from framerun_service.protocol import (
     ACTION_ASSEMBLE,
+    ACTION_NOTIFY,
     ACTION_PLAN,
     ACTION_RENDER_CHUNK,
     ACTIONS,
     TRACE_HEADER,
     AssembleRequest,
+    NotifyRequest,
     RenderChunkRequest,
 )
 from framerun_service.settings import ServiceSettings
@@ -57,6 +59,9 @@ def create_app(
         ),
         ACTION_RENDER_CHUNK: lambda b: actions.render_chunk(
             storage, engine, RenderChunkRequest.from_json(b, bucket=bucket), bucket=bucket
+        ),
+        ACTION_NOTIFY: lambda b: notify.notify(
+            storage, NotifyRequest.from_json(b, bucket=bucket), settings
         ),
         ACTION_ASSEMBLE: lambda b: actions.assemble(
             storage, engine, AssembleRequest.from_json(b, bucket=bucket), bucket=bucket

@@ -17,7 +17,9 @@ from framerun_service.errors import InvalidRequestError
 ACTION_PLAN = "plan"
 ACTION_RENDER_CHUNK = "renderChunk"
 ACTION_ASSEMBLE = "assemble"
-ACTIONS = (ACTION_PLAN, ACTION_RENDER_CHUNK, ACTION_ASSEMBLE)
+ACTION_NOTIFY = "notify"
+ACTIONS = (ACTION_PLAN, ACTION_RENDER_CHUNK, ACTION_ASSEMBLE, ACTION_NOTIFY)
+NOTIFY_STATUSES = ("succeeded", "failed")
 
 TRACE_HEADER = "X-Cloud-Trace-Context"
 PLAN_HASH_METADATA = "framerun-plan-hash"
@@ -153,4 +155,29 @@ class AssembleRequest:
             plan_hash=_plan_hash(body),
             chunk_count=_index(body, "chunkCount", minimum=1),
             output_uri=gs_uri_field(body, "outputUri", bucket),
+        )
+
+
+@dataclass(frozen=True)
+class NotifyRequest:
+    """The workflow's last word on a render: deliver the completion webhook, if any."""
+
+    render_id: str
+    request_uri: str
+    status: str
+    detail: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any], *, bucket: str) -> NotifyRequest:
+        status = _field(body, "status", str)
+        if status not in NOTIFY_STATUSES:
+            raise InvalidRequestError(f"'status' must be one of {', '.join(NOTIFY_STATUSES)}")
+        detail = body.get("detail", {})
+        if not isinstance(detail, dict):
+            raise InvalidRequestError("'detail' must be an object")
+        return cls(
+            render_id=_render_id(body),
+            request_uri=gs_uri_field(body, "requestUri", bucket),
+            status=status,
+            detail=detail,
         )

@@ -42,6 +42,8 @@ class ServiceSettings:
     max_body_bytes: int = 1024 * 1024
     work_dir: str = "/tmp/framerun"
     project_id: str = ""
+    webhook_secret: str = ""  # signs completion webhooks (HMAC-SHA256)
+    allow_loopback_webhooks: bool = False  # the local stack's receivers are on loopback
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
@@ -58,4 +60,6 @@ class ServiceSettings:
             request_timeout_s=int(env.get("FRAMERUN_REQUEST_TIMEOUT_S", "3600")),
             work_dir=env.get("FRAMERUN_WORK_DIR", "/tmp/framerun"),
             project_id=env.get("GOOGLE_CLOUD_PROJECT", ""),
+            webhook_secret=env.get("FRAMERUN_WEBHOOK_SECRET", ""),
+            allow_loopback_webhooks=env.get("FRAMERUN_WEBHOOK_ALLOW_LOOPBACK", "") == "1",
         )

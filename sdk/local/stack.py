@@ -183,6 +183,8 @@ def up(state_dir: Path | None = None) -> StackState:
             "FRAMERUN_AUTH_ISSUER": issuer_url,
             "FRAMERUN_AUTH_CERTS_URL": f"{issuer_url}/certs",
             "FRAMERUN_WORK_DIR": str(state_dir / "work"),
+            "FRAMERUN_WEBHOOK_SECRET": webhook_secret(state_dir),
+            "FRAMERUN_WEBHOOK_ALLOW_LOOPBACK": "1",  # local receivers listen on loopback
         }
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         procs["service"] = _spawn(
@@ -239,6 +241,18 @@ def up(state_dir: Path | None = None) -> StackState:
     (state_dir / "stack.json").write_text(json.dumps(asdict(state), indent=2))
     (state_dir / "outputs.json").write_text(json.dumps(state.outputs(), indent=2))
     return state
+
+
+def webhook_secret(state_dir: Path | None = None) -> str:
+    """The local stack's webhook signing secret (made once, kept in the state folder)."""
+    import secrets
+
+    path = (state_dir or default_state_dir()) / "webhook-secret"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _create_bucket(storage_url: str) -> None:

@@ -34,6 +34,7 @@ _WIRE_NAMES = {
     "targetChunkFrames": "target_chunk_frames",
     "maxParallelChunks": "max_parallel_chunks",
     "frames": "frames",
+    "webhookUrl": "webhook_url",
 }
 
 
@@ -53,6 +54,7 @@ class RenderConfig:
     target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS
     frames: tuple[int, int] | None = None
+    webhook_url: str | None = None  # notified on success and failure; not part of the plan
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RenderConfig:
@@ -81,6 +83,13 @@ class RenderConfig:
             raise InvalidConfigError("composition must be a file name")
         if not isinstance(kwargs.get("quality", ""), str):
             raise InvalidConfigError("quality must be draft, standard or high")
+        url = kwargs.get("webhook_url")
+        if url is not None and (
+            not isinstance(url, str)
+            or not url.startswith(("https://", "http://"))
+            or len(url) > 2048
+        ):
+            raise InvalidConfigError("webhookUrl must be an http(s) URL of at most 2048 characters")
         if "frames" in kwargs:
             frames = kwargs["frames"]
             if (

@@ -53,6 +53,9 @@ class RunningService:
         return self.log_path.read_text(errors="replace")
 
 
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
 def start_service(
     bucket: str, issuer: LocalIssuer, work_dir: Path, *, extra_audiences: tuple[str, ...] = ()
 ) -> RunningService:
@@ -71,6 +74,8 @@ def start_service(
         "FRAMERUN_AUTH_ISSUER": issuer.url,
         "FRAMERUN_AUTH_CERTS_URL": issuer.certs_url,
         "FRAMERUN_WORK_DIR": str(work_dir),
+        "FRAMERUN_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "FRAMERUN_WEBHOOK_ALLOW_LOOPBACK": "1",  # the tests' receivers listen on loopback
     }
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / "gunicorn.log"

@@ -20,7 +20,7 @@ from framerun.target import CloudRunTarget
 from framerun_service.storage import Storage
 
 from tests.compositions import MOVERS, write_composition
-from tests.service.service_harness import INVOKER, start_service, stop_service
+from tests.service.service_harness import INVOKER, WEBHOOK_SECRET, start_service, stop_service
 from tests.videos import decode, min_psnr
 from tests.workflow.proxy import ServiceProxy, running_proxy
 
@@ -164,6 +164,82 @@ def test_concurrency_limit_is_honoured(stack: tuple, project: Path, tmp_path: Pa
     config = {"chunkSize": 6, "maxParallelChunks": 2, "duration": 1.2}  # 36 frames, 6 chunks
     _render(target, project, config, tmp_path / "c.mp4")
     assert proxy.max_in_flight_chunks == 2  # parallel, and never more than the limit
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A webhook receiver on loopback that records raw requests."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _wait_for(received: list, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while len(received) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(received) == count
+
+
+def test_webhook_on_success_is_signed_and_a_tampered_body_fails_verification(
+    stack: tuple, project: Path, tmp_path: Path, receiver: tuple
+) -> None:
+    import json
+
+    from framerun import webhooks
+    from framerun_service.errors import WebhookSignatureError
+
+    target, _ = stack
+    url, received = receiver
+    handle = framerun.render_to_cloud_run(project, {"webhookUrl": url}, target=target)
+    framerun.wait_for_render(handle, target=target, poll_interval_s=0.2, timeout_s=240)
+    _wait_for(received, 1)
+    headers, body = received[0]
+    webhooks.verify(WEBHOOK_SECRET, body, headers.get(webhooks.SIGNATURE_HEADER))
+    event = json.loads(body)
+    assert event["type"] == "render.succeeded"
+    assert (event["renderId"], event["outputUri"]) == (handle.render_id, handle.output_uri)
+    tampered = body.replace(b"render.succeeded", b"render.failed!!")
+    with pytest.raises(WebhookSignatureError):
+        webhooks.verify(WEBHOOK_SECRET, tampered, headers.get(webhooks.SIGNATURE_HEADER))
+
+
+def test_webhook_on_failure_carries_the_error_code(
+    stack: tuple, tmp_path: Path, receiver: tuple
+) -> None:
+    import json
+
+    target, _ = stack
+    url, received = receiver
+    broken = write_composition(
+        tmp_path / "broken", '<script>throw new Error("x")</script>', duration="0.2"
+    )
+    handle = framerun.render_to_cloud_run(broken, {"webhookUrl": url}, target=target)
+    with pytest.raises(framerun.RenderFailedError):
+        framerun.wait_for_render(handle, target=target, poll_interval_s=0.2, timeout_s=120)
+    _wait_for(received, 1)
+    event = json.loads(received[0][1])
+    assert event["type"] == "render.failed"
+    assert event["error"]["code"] == "PAGE_SCRIPT_ERROR"
 
 
 def test_the_proxy_really_sits_in_the_path(stack: tuple) -> None:

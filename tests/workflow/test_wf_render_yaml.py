@@ -70,6 +70,8 @@ class FakeService:
             return 200, PLAN
         if action == "renderChunk":
             return self._render_chunk(chunk)
+        if action == "notify":
+            return 200, {"delivered": False, "reason": "no webhookUrl"}
         return 200, {"outputUri": body["outputUri"], "bytes": 123456}
 
     def _render_chunk(self, chunk: int) -> tuple[int, Any]:
@@ -139,7 +141,7 @@ def test_render_succeeds(issuer: LocalIssuer, service: tuple[FakeService, FakeSe
     }
     assert sorted(fake.chunks) == list(range(CHUNKS))  # every chunk, once
     assert 2 <= fake.max_chunks_in_flight <= MAX_PARALLEL
-    assert fake.actions[0] == "plan" and fake.actions[-1] == "assemble"
+    assert fake.actions[0] == "plan" and fake.actions[-2:] == ["assemble", "notify"]
     assert fake.identities == {(INVOKER, server.url)}  # real tokens, verified
     assert fake.bodies["plan"] == {"Action": "plan", **ARGUMENT}
     assert fake.bodies["assemble"] == {
@@ -201,7 +203,7 @@ def test_plan_error_fails_with_its_code(
         "plan",
         400,
     )
-    assert fake.actions == ["plan"]
+    assert fake.actions == ["plan", "notify"]  # the failure is still notified
     assert "failPlan" in record.error_context
 
 

@@ -1,0 +1,63 @@
+"""The completion webhook: a signed POST to the render's ``webhookUrl``, on success and failure.
+
+The workflow calls the ``notify`` Action once at the end (best effort: a
+webhook failure never fails a finished render). The URL is checked before any
+connection: https only, and never an address inside the service's network
+(loopback, private, link-local such as the metadata server) — the service must
+not become a way to reach them. The local stack allows http to loopback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from framerun_service.errors import InvalidConfigError
+from framerun_service.protocol import NotifyRequest
+from framerun_service.settings import ServiceSettings
+from framerun_service.storage import Storage
+
+
+def check_webhook_url(url: str, *, allow_loopback: bool) -> None:
+    """Refuse URLs that would make the service call into its own network."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        raise InvalidConfigError(f"webhookUrl {url!r} has no host")
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)}
+    except OSError:
+        raise InvalidConfigError(f"webhookUrl host {host!r} does not resolve") from None
+    ips = [ipaddress.ip_address(a.split("%")[0]) for a in addresses]
+    if allow_loopback and all(ip.is_loopback for ip in ips):
+        return
+    if parts.scheme != "https":
+        raise InvalidConfigError("webhookUrl must use https")
+    if any(not ip.is_global for ip in ips):
+        raise InvalidConfigError(
+            f"webhookUrl host {host!r} resolves to a non-public address; use a public https URL"
+        )
+
+
+def notify(storage: Storage, req: NotifyRequest, settings: ServiceSettings) -> dict[str, Any]:
+    from framerun.webhooks import deliver
+
+    request = storage.read_json(req.request_uri)
+    url = (request.get("config") or {}).get("webhookUrl") if isinstance(request, dict) else None
+    if not url:
+        return {"delivered": False, "reason": "no webhookUrl"}
+    if not settings.webhook_secret:
+        return {"delivered": False, "reason": "FRAMERUN_WEBHOOK_SECRET is not set"}
+    check_webhook_url(url, allow_loopback=settings.allow_loopback_webhooks)
+    payload: dict[str, Any] = {"type": f"render.{req.status}", "renderId": req.render_id}
+    if req.status == "succeeded":
+        payload.update(outputUri=req.detail.get("outputUri"), bytes=req.detail.get("bytes"))
+    else:
+        payload["error"] = {k: req.detail.get(k) for k in ("code", "message", "step")}
+    # The same render and outcome always carry the same event id, so receivers can dedupe.
+    event_id = hashlib.sha256(f"{req.render_id}:{req.status}".encode()).hexdigest()[:32]
+    status = deliver(url, payload, settings.webhook_secret, event_id=event_id)
+    return {"delivered": 200 <= status < 300, "status": status, "eventId": event_id}
