@@ -7,12 +7,8 @@ Google Cloud clients when a distributed render first talks to the cloud.
 from framerun.batch import BatchLineResult as BatchLineResult
 from framerun.batch import BatchReport as BatchReport
 from framerun.batch import render_batch as render_batch
-from framerun.cloudrun import RenderErrorInfo as RenderErrorInfo
 from framerun.cloudrun import RenderHandle as RenderHandle
-from framerun.cloudrun import RenderProgress as RenderProgress
-from framerun.cloudrun import get_render_progress as get_render_progress
 from framerun.cloudrun import render_to_cloud_run as render_to_cloud_run
-from framerun.cloudrun import wait_for_render as wait_for_render
 from framerun.costs import Costs as Costs
 from framerun.costs import estimate_costs as estimate_costs
 from framerun.errors import BrowserCrashedError as BrowserCrashedError
@@ -30,6 +26,10 @@ from framerun.errors import VariablesInvalidError as VariablesInvalidError
 from framerun.executions import ExecutionsApi as ExecutionsApi
 from framerun.executions import executions_client as executions_client
 from framerun.render import render as render
+from framerun.render_progress import RenderErrorInfo as RenderErrorInfo
+from framerun.render_progress import RenderProgress as RenderProgress
+from framerun.render_progress import get_render_progress as get_render_progress
+from framerun.render_progress import wait_for_render as wait_for_render
 from framerun.sites import SiteHandle as SiteHandle
 from framerun.sites import deploy_site as deploy_site
 from framerun.target import CloudRunTarget as CloudRunTarget

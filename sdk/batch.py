@@ -21,19 +21,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framerun.cloudrun import (
-    CANCELLED,
-    FAILED,
-    SUCCEEDED,
     PreparedRender,
-    RenderErrorInfo,
     check_output_key,
-    execution_errors,
-    execution_status,
     prepare_render,
     start_prepared,
     validate_render_config,
 )
 from framerun.executions import ExecutionsApi, owned_executions, translated
+from framerun.render_progress import (
+    CANCELLED,
+    FAILED,
+    SUCCEEDED,
+    RenderErrorInfo,
+    execution_errors,
+    execution_status,
+)
 from framerun.sites import deploy_site, hash_site, owned_storage
 from framerun.target import CloudRunTarget
 from framerun_service.errors import BatchInvalidError, FramerunError, InvalidInputError

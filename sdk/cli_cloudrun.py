@@ -25,8 +25,8 @@ from framerun_service.errors import FramerunError, InvalidConfigError, TargetNot
 
 if TYPE_CHECKING:
     from framerun.batch import BatchLineResult, BatchReport
-    from framerun.cloudrun import RenderProgress
     from framerun.executions import ExecutionsApi
+    from framerun.render_progress import RenderProgress
     from framerun_service.storage import Storage
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -163,7 +163,8 @@ def render(
     **connection: Any,
 ) -> None:
     """Start a distributed render of PROJECT; with --wait, follow it to the end."""
-    from framerun.cloudrun import render_to_cloud_run, wait_for_render
+    from framerun.cloudrun import render_to_cloud_run
+    from framerun.render_progress import wait_for_render
 
     seams = _seams(ctx)
     with _errors_as_exit():
@@ -301,8 +302,8 @@ def progress(
     **connection: Any,
 ) -> None:
     """Show how far the render of EXECUTION (its full resource name) has got."""
-    from framerun.cloudrun import get_render_progress
     from framerun.executions import close_client, executions_client
+    from framerun.render_progress import get_render_progress
 
     seams = _seams(ctx)
     with _errors_as_exit():

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from framerun.cloudrun import get_render_progress, render_to_cloud_run
+from framerun.cloudrun import render_to_cloud_run
+from framerun.render_progress import get_render_progress
 from framerun.target import CloudRunTarget
 from framerun_service.errors import ExecutionNotFoundError
 from framerun_service.storage import Storage

@@ -7,16 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from framerun.cloudrun import (
+from framerun.cloudrun import RenderHandle, render_to_cloud_run
+from framerun.render_progress import (
     CANCELLED,
     FAILED,
     RUNNING,
     SUCCEEDED,
-    RenderHandle,
     RenderProgress,
     get_render_progress,
     parse_error_payload,
-    render_to_cloud_run,
     wait_for_render,
 )
 from framerun.target import CloudRunTarget
