@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := .stamps
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint lint-infra clean
 
 # setup: system packages (apt), the Python venv with the project installed
 # editable, and the pinned third-party JS. Each step re-runs only when its
@@ -39,11 +39,19 @@ test: setup
 bench: setup
 	$(PY) scripts/bench.py
 
-lint: setup
+lint: setup lint-infra
 	$(VENV)/bin/yamllint workflows
 	$(VENV)/bin/ruff check sdk service tests scripts examples gunicorn.conf.py
 	$(VENV)/bin/ruff format --check sdk service tests scripts examples gunicorn.conf.py
 	$(VENV)/bin/hadolint Dockerfile
+
+# lint-infra: `terraform fmt -check` when a terraform binary is present, and checkov
+# from its own venv (it replaces python-hcl2's module, so never the project venv).
+lint-infra:
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
+	else echo "terraform not on PATH: skipping terraform fmt -check (tests/infra parses the module)"; fi
+	test -x .venv-checkov/bin/checkov || (python3 -m venv .venv-checkov && .venv-checkov/bin/pip install -q checkov)
+	.venv-checkov/bin/checkov -d terraform --framework terraform --skip-download --quiet --compact
 
 clean:
 	rm -rf $(STAMP) out .pytest_cache

@@ -174,17 +174,17 @@ def up(state_dir: Path | None = None) -> StackState:
         service_url = f"http://127.0.0.1:{service_port}"
         service_env = {
             **env,
-            "PORT": str(service_port),
             "STORAGE_EMULATOR_HOST": storage_url,
             "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "FRAMERUN_RENDER_BUCKET": BUCKET,
-            "FRAMERUN_AUTH_AUDIENCES": service_url,
-            "FRAMERUN_AUTH_ALLOWED_INVOKERS": INVOKER,
-            "FRAMERUN_AUTH_ISSUER": issuer_url,
-            "FRAMERUN_AUTH_CERTS_URL": f"{issuer_url}/certs",
-            "FRAMERUN_WORK_DIR": str(state_dir / "work"),
-            "FRAMERUN_WEBHOOK_SECRET": webhook_secret(state_dir),
-            "FRAMERUN_WEBHOOK_ALLOW_LOOPBACK": "1",  # local receivers listen on loopback
+            **service_environment(
+                port=service_port,
+                bucket=BUCKET,
+                audiences=(service_url,),
+                issuer_url=issuer_url,
+                certs_url=f"{issuer_url}/certs",
+                work_dir=state_dir / "work",
+                webhook_secret=webhook_secret(state_dir),
+            ),
         }
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         procs["service"] = _spawn(
@@ -241,6 +241,32 @@ def up(state_dir: Path | None = None) -> StackState:
     (state_dir / "stack.json").write_text(json.dumps(asdict(state), indent=2))
     (state_dir / "outputs.json").write_text(json.dumps(state.outputs(), indent=2))
     return state
+
+
+def service_environment(
+    *,
+    port: int,
+    bucket: str,
+    audiences: tuple[str, ...],
+    issuer_url: str,
+    certs_url: str,
+    work_dir: Path,
+    webhook_secret: str,
+    invoker: str = INVOKER,
+) -> dict[str, str]:
+    """The service's configuration on loopback: exactly the variables Cloud Run sets,
+    with the local issuer in place of Google's and loopback webhook receivers allowed."""
+    return {
+        "PORT": str(port),
+        "FRAMERUN_RENDER_BUCKET": bucket,
+        "FRAMERUN_AUTH_AUDIENCES": ",".join(audiences),
+        "FRAMERUN_AUTH_ALLOWED_INVOKERS": invoker,
+        "FRAMERUN_AUTH_ISSUER": issuer_url,
+        "FRAMERUN_AUTH_CERTS_URL": certs_url,
+        "FRAMERUN_WORK_DIR": str(work_dir),
+        "FRAMERUN_WEBHOOK_SECRET": webhook_secret,
+        "FRAMERUN_WEBHOOK_ALLOW_LOOPBACK": "1",
+    }
 
 
 def webhook_secret(state_dir: Path | None = None) -> str:

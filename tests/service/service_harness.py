@@ -17,6 +17,7 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from framerun.local.issuer import LocalIssuer
+from framerun.local.stack import service_environment
 
 REPO = Path(__file__).resolve().parents[2]
 INVOKER = "workflow-invoker@framerun-test.iam.gserviceaccount.com"
@@ -67,15 +68,16 @@ def start_service(
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
-        "PORT": str(port),
-        "FRAMERUN_RENDER_BUCKET": bucket,
-        "FRAMERUN_AUTH_AUDIENCES": ",".join((url, *extra_audiences)),
-        "FRAMERUN_AUTH_ALLOWED_INVOKERS": INVOKER,
-        "FRAMERUN_AUTH_ISSUER": issuer.url,
-        "FRAMERUN_AUTH_CERTS_URL": issuer.certs_url,
-        "FRAMERUN_WORK_DIR": str(work_dir),
-        "FRAMERUN_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "FRAMERUN_WEBHOOK_ALLOW_LOOPBACK": "1",  # the tests' receivers listen on loopback
+        **service_environment(
+            port=port,
+            bucket=bucket,
+            audiences=(url, *extra_audiences),
+            issuer_url=issuer.url,
+            certs_url=issuer.certs_url,
+            work_dir=work_dir,
+            webhook_secret=WEBHOOK_SECRET,
+            invoker=INVOKER,
+        ),
     }
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / "gunicorn.log"
