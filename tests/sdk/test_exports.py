@@ -52,3 +52,20 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_framerun_errors_exports_the_whole_error_tree() -> None:
+    """Every FramerunError subclass is importable from framerun.errors, so users
+    catch errors without reaching into the service package."""
+    import inspect
+
+    import framerun.errors
+    import framerun_service.errors as tree
+
+    defined = {
+        name
+        for name, obj in vars(tree).items()
+        if inspect.isclass(obj) and issubclass(obj, tree.FramerunError)
+    }
+    assert set(framerun.errors.__all__) == defined
+    assert framerun.errors.__all__ == sorted(framerun.errors.__all__)
