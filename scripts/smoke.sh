@@ -35,8 +35,8 @@ usage() {
   cat <<'EOF'
 usage: scripts/smoke.sh [options]
 
-  --formats LIST          formats to render, comma-separated (default: mp4; webm is
-                          reported as skipped until it is implemented)
+  --formats LIST          formats to render, comma-separated (default: mp4,webm;
+                          a format the engine does not support is reported as skipped)
   --chunk-sizes LIST      chunk sizes, comma-separated, "whole" = one chunk
                           (default: 15,40,whole — the fixture has 60 frames)
   --psnr-threshold DB     every frame must reach this PSNR (default: 40)
@@ -53,7 +53,7 @@ exit codes: 0 pass, 1 PSNR gate failed, 2 bad arguments,
 EOF
 }
 
-FORMATS="mp4"
+FORMATS="mp4,webm"
 CHUNK_SIZES="15,40,whole"
 THRESHOLD="40"
 CORRUPT="${FRAMERUN_SMOKE_CORRUPT:-0}"

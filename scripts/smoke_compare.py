@@ -44,8 +44,8 @@ except ImportError as exc:  # not a gate failure: say so, with smoke.sh's own ex
 
 WIDTH, HEIGHT, FPS, DURATION_S = 640, 360, 30, 2
 TOTAL_FRAMES = FPS * DURATION_S
-IMPLEMENTED_FORMATS = ("mp4",)  # webm arrives with its own issue
-KNOWN_FORMATS = ("mp4", "webm")
+IMPLEMENTED_FORMATS = ("mp4", "webm")
+KNOWN_FORMATS = ("mp4", "webm", "mov", "png-sequence")  # mov, png-sequence: issue 4
 
 FIXTURE_HTML = f"""<!doctype html>
 <html>
@@ -278,11 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["STORAGE_EMULATOR_HOST"] = target.storage_emulator_host
 
     fixture = write_fixture(args.workdir / "fixture")
-    baseline_path = args.workdir / "baseline.mp4"
-    began = time.monotonic()
-    framerun.render(fixture, baseline_path, quality="high")
-    baseline = decode(baseline_path)
-    print(f"baseline: in-process, {len(baseline)} frames in {time.monotonic() - began:.1f}s")
+    baselines: dict[str, list[np.ndarray]] = {}
 
     results: list[CaseResult] = []
     corrupted = False
@@ -290,10 +286,19 @@ def main(argv: list[str] | None = None) -> int:
         if fmt not in IMPLEMENTED_FORMATS:
             print(f"skipped: {fmt} not implemented yet")
             continue
+        # Each format is compared with the same format rendered in-process.
+        baseline_path = args.workdir / f"baseline.{fmt}"
+        began = time.monotonic()
+        framerun.render(fixture, baseline_path, quality="high")
+        baselines[fmt] = baseline = decode(baseline_path)
+        print(
+            f"baseline {fmt}: in-process, {len(baseline)} frames in {time.monotonic() - began:.1f}s"
+        )
         for size in args.chunk_sizes:
             name = f"{fmt}-{'whole' if size is None else f'chunk{size}'}"
             config: dict[str, object] = {
                 "quality": "high",
+                "format": fmt,
                 "chunkSize": TOTAL_FRAMES if size is None else size,
             }
             began = time.monotonic()

@@ -122,6 +122,13 @@ def main() -> None:
 @click.option(
     "--chunk-size", type=int, envvar="FRAMERUN_CHUNK_SIZE", help="Frames per chunk (default 240)."
 )
+@click.option(
+    "--format",
+    "video_format",
+    type=click.Choice(["mp4", "webm"]),
+    envvar="FRAMERUN_FORMAT",
+    help="mp4 (H.264) or webm (VP9); default: the output's suffix.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def render(
     project: Path,
@@ -140,6 +147,7 @@ def render(
     workers: int | None,
     frame_range: str | None,
     chunk_size: int | None,
+    video_format: str | None,
     quiet: bool,
 ) -> None:
     """Render PROJECT (a folder with an HTML composition) to a video on this machine."""
@@ -174,6 +182,7 @@ def render(
                 workers=workers,
                 frames=frames,
                 chunk_size=chunk_size,
+                format=video_format,
                 on_plan=bar.start,
                 on_frames=bar.advance,
             )

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 # The request object's cap: the service reads it whole into memory for every plan.
 MAX_REQUEST_BYTES = 512 * 1024
 RENDER_ID_PREFIX = "r-"
-DEFAULT_OUTPUT_NAME = "output.mp4"
+DEFAULT_OUTPUT_STEM = "output"
 REQUEST_OBJECT = "request.json"
 # Keys the SDK itself owns: an output there could clash with a content-addressed site.
 _RESERVED_PREFIXES = ("sites/",)
@@ -167,8 +167,8 @@ def new_render_id() -> str:
     return RENDER_ID_PREFIX + secrets.token_hex(10)
 
 
-def default_output_key(render_id: str) -> str:
-    return f"renders/{render_id}/{DEFAULT_OUTPUT_NAME}"
+def default_output_key(render_id: str, video_format: str = "mp4") -> str:
+    return f"renders/{render_id}/{DEFAULT_OUTPUT_STEM}.{video_format}"
 
 
 # ---- starting a render --------------------------------------------------------------
@@ -196,7 +196,11 @@ def prepare_render(
     """Build the request and argument and enforce both size caps; no IO at all."""
     bucket = target.bucket_name
     render_id = new_render_id()
-    key = check_output_key(output_key) if output_key is not None else default_output_key(render_id)
+    key = (
+        check_output_key(output_key)
+        if output_key is not None
+        else default_output_key(render_id, str(config.get("format", "mp4")))
+    )
     request = {
         "siteUri": site_uri(bucket, site_id),
         "outputUri": f"gs://{bucket}/{key}",

@@ -37,6 +37,7 @@ def render(
     workers: int | None = None,
     frames: tuple[int, int] | None = None,
     chunk_size: int | None = None,
+    format: str | None = None,  # mp4 | webm; default: the output's suffix, else mp4
     on_plan: Callable[[Any], None] | None = None,
     on_frames: Callable[[int], None] | None = None,
 ) -> Any:
@@ -49,7 +50,7 @@ def render(
     before the engine (PyAV, Playwright) is even imported, so bad input fails fast.
     """
     from framerun_service.render.composition import Overrides, load_composition
-    from framerun_service.render.encoding import encoder_settings
+    from framerun_service.render.encoding import encoder_settings, format_for_output
     from framerun_service.render.plan import frame_range
 
     if workers is not None and workers < 1:
@@ -68,7 +69,13 @@ def render(
             strict_variables=strict_variables,
         ),
     )
-    enc = encoder_settings(fps=comp.fps, quality=quality, crf=crf, bitrate=bitrate)
+    enc = encoder_settings(
+        fps=comp.fps,
+        quality=quality,
+        crf=crf,
+        bitrate=bitrate,
+        format=format_for_output(str(output), format),
+    )
     frame_range(comp, frames)
 
     from framerun_service.render.local import check_output_path, render_local

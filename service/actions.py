@@ -30,7 +30,6 @@ from framerun_service.protocol import (
 )
 from framerun_service.storage import Storage
 
-MP4 = "video/mp4"
 JSON = "application/json"
 
 
@@ -189,7 +188,7 @@ def render_chunk(
             f"chunkIndex {req.chunk_index} is out of range; the plan has {len(the_plan.chunks)}"
         )
     spec = the_plan.chunks[req.chunk_index]
-    uri = chunk_uri(bucket, req.render_id, spec.index)
+    uri = chunk_uri(bucket, req.render_id, spec.index, the_plan.encoder.extension)
     if _has_plan_hash(storage, uri, req.plan_hash):
         # A first attempt may have died between the upload and its record: repair it.
         record = {
@@ -206,13 +205,13 @@ def render_chunk(
     started = time.perf_counter()
     site = engine.site(storage, envelope["siteUri"], the_plan.site_hash)
     with tempfile.TemporaryDirectory(dir=_work(engine)) as tmp:
-        out = Path(tmp) / "chunk.mp4"
+        out = Path(tmp) / f"chunk.{the_plan.encoder.extension}"
         result = render(engine.session(), the_plan, spec, site, out)
         seconds = time.perf_counter() - started
         created = storage.upload_file_if_absent(
             out,
             uri,
-            content_type=MP4,
+            content_type=the_plan.encoder.content_type,
             metadata={PLAN_HASH_METADATA: req.plan_hash, "framerun-tag": chunk_tag(req.plan_hash)},
         )
     if not created and not _has_plan_hash(storage, uri, req.plan_hash):
@@ -269,22 +268,25 @@ def assemble(
     with tempfile.TemporaryDirectory(dir=_work(engine)) as tmp:
         paths = []
         for spec in the_plan.chunks:
-            uri = chunk_uri(bucket, req.render_id, spec.index)
+            uri = chunk_uri(bucket, req.render_id, spec.index, the_plan.encoder.extension)
             if not _has_plan_hash(storage, uri, req.plan_hash):
                 raise ChunkMismatchError(
                     f"chunk {spec.index} ({uri}) is missing or from another plan"
                 )
-            path = Path(tmp) / f"{spec.index:05d}.mp4"
+            path = Path(tmp) / f"{spec.index:05d}.{the_plan.encoder.extension}"
             storage.download_to(uri, path)
             paths.append(path)
-        out = Path(tmp) / "output.mp4"
+        out = Path(tmp) / f"output.{the_plan.encoder.extension}"
         result = concat(paths, out, fps=the_plan.fps, plan_tag=chunk_tag(req.plan_hash))
         if result.frames != the_plan.total_frames:
             raise ChunkMismatchError(
                 f"assembled {result.frames} frames, the plan has {the_plan.total_frames}"
             )
         storage.upload_file_if_absent(
-            out, req.output_uri, content_type=MP4, metadata={PLAN_HASH_METADATA: req.plan_hash}
+            out,
+            req.output_uri,
+            content_type=the_plan.encoder.content_type,
+            metadata={PLAN_HASH_METADATA: req.plan_hash},
         )
     seconds = time.perf_counter() - started
     record = {

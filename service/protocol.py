@@ -41,8 +41,8 @@ def plan_uri(bucket: str, render_id: str) -> str:
     return f"{render_prefix(bucket, render_id)}/plan.json"
 
 
-def chunk_uri(bucket: str, render_id: str, index: int) -> str:
-    return f"{render_prefix(bucket, render_id)}/chunks/{index:05d}.mp4"
+def chunk_uri(bucket: str, render_id: str, index: int, extension: str = "mp4") -> str:
+    return f"{render_prefix(bucket, render_id)}/chunks/{index:05d}.{extension}"
 
 
 def chunk_record_uri(bucket: str, render_id: str, index: int) -> str:

@@ -56,7 +56,7 @@ def assemble(
     try:
         first = inputs[0].streams.video[0]
         expected = _signature(first)
-        tag = plan_tag if plan_tag is not None else inputs[0].metadata.get("comment", "")
+        tag = plan_tag if plan_tag is not None else _plan_tag_of(inputs[0])
         for path, container in zip(chunk_paths, inputs, strict=True):
             sig = _signature(container.streams.video[0])
             if sig != expected:
@@ -66,10 +66,10 @@ def assemble(
                     "re-render it from the same plan"
                 )
         for path, container in zip(chunk_paths, inputs, strict=True):
-            if container.metadata.get("comment", "") != tag:
+            if _plan_tag_of(container) != tag:
                 raise ChunkMismatchError(
                     f"chunk {path.name} belongs to a different plan "
-                    f"({container.metadata.get('comment') or 'untagged'}, expected {tag}); "
+                    f"({_plan_tag_of(container) or 'untagged'}, expected {tag}); "
                     "re-render it from the same plan"
                 )
         frames = _remux(inputs, tmp_path, frame_duration, tag)
@@ -86,7 +86,12 @@ def assemble(
 def _remux(
     inputs: list[av.container.InputContainer], tmp_path: Path, frame_duration: Fraction, tag: str
 ) -> int:
-    output = av.open(str(tmp_path), "w", format="mp4", options={"movflags": "+faststart"})
+    # The container follows the output's name: .webm is WebM, anything else MP4
+    # (with the index up front, +faststart, so players start before the download ends).
+    if ".webm." in tmp_path.name:
+        output = av.open(str(tmp_path), "w", format="webm")
+    else:
+        output = av.open(str(tmp_path), "w", format="mp4", options={"movflags": "+faststart"})
     output.metadata["comment"] = tag
     out_stream = output.add_stream_from_template(inputs[0].streams.video[0])
     offset = 0  # in the chunks' time base units
@@ -110,6 +115,11 @@ def _remux(
     finally:
         output.close()
     return frames
+
+
+def _plan_tag_of(container: av.container.InputContainer) -> str:
+    """The chunk's plan tag; Matroska upper-cases tag names (COMMENT), MP4 does not."""
+    return {k.lower(): v for k, v in container.metadata.items()}.get("comment", "")
 
 
 def _diff(a: tuple[object, ...], b: tuple[object, ...]) -> str:

@@ -12,7 +12,12 @@ from typing import Any
 
 from framerun_service.errors import InvalidConfigError
 from framerun_service.render.composition import Overrides
-from framerun_service.render.encoding import DEFAULT_QUALITY, EncoderSettings, encoder_settings
+from framerun_service.render.encoding import (
+    DEFAULT_FORMAT,
+    DEFAULT_QUALITY,
+    EncoderSettings,
+    encoder_settings,
+)
 from framerun_service.render.plan import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_PARALLEL_CHUNKS,
@@ -35,6 +40,7 @@ _WIRE_NAMES = {
     "maxParallelChunks": "max_parallel_chunks",
     "frames": "frames",
     "webhookUrl": "webhook_url",
+    "format": "format",
 }
 
 
@@ -54,6 +60,7 @@ class RenderConfig:
     target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS
     frames: tuple[int, int] | None = None
+    format: str = DEFAULT_FORMAT
     webhook_url: str | None = None  # notified on success and failure; not part of the plan
 
     @classmethod
@@ -112,4 +119,6 @@ class RenderConfig:
         )
 
     def encoder(self, fps: Any) -> EncoderSettings:
-        return encoder_settings(fps=fps, quality=self.quality, crf=self.crf, bitrate=self.bitrate)
+        return encoder_settings(
+            fps=fps, quality=self.quality, crf=self.crf, bitrate=self.bitrate, format=self.format
+        )

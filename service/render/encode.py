@@ -37,7 +37,7 @@ class ChunkEncoder:
         self.path = path
         self.settings = settings
         self.fps = fps
-        self._container = av.open(str(path), "w", format="mp4")
+        self._container = av.open(str(path), "w", format=settings.container)
         # Assemble compares this tag across chunks: SPS/PPS alone do not show a
         # different CRF or preset, the plan hash does.
         self._container.metadata["comment"] = plan_tag
@@ -51,12 +51,9 @@ class ChunkEncoder:
         cc.color_primaries = 1
         cc.color_trc = 1
         cc.thread_count = settings.threads
-        options = {"preset": settings.preset, "x264-params": settings.x264_params()}
         if settings.bitrate is not None:
             cc.bit_rate = settings.bitrate
-        else:
-            options["crf"] = str(settings.crf)
-        cc.options = options
+        cc.options = settings.codec_options()
         self._stream = stream
         self._time_base = Fraction(1) / fps
         self._jpeg = av.CodecContext.create("mjpeg", "r")

@@ -15,6 +15,9 @@ from framerun_service.errors import InvalidConfigError
 
 QUALITIES = ("draft", "standard", "high")
 DEFAULT_QUALITY = "standard"
+FORMATS = ("mp4", "webm")
+DEFAULT_FORMAT = "mp4"
+CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
 # preset, crf per quality. Measured on 1080p bench frames here: superfast is
 # 11 ms of CPU per frame against veryfast's 16–19 ms, for +4 % bytes at crf 20,
 # so "standard" keeps encoding a small share of what capture costs.
@@ -22,6 +25,13 @@ _PRESETS: dict[str, tuple[str, int]] = {
     "draft": ("ultrafast", 28),
     "standard": ("superfast", 20),
     "high": ("faster", 16),
+}
+# VP9 (webm): deadline, cpu-used, crf per quality. Alt-ref frames and lag are off
+# so every chunk is closed and concatenates by stream copy.
+_VP9_PRESETS: dict[str, tuple[str, int, int]] = {
+    "draft": ("realtime", 8, 40),
+    "standard": ("realtime", 6, 32),
+    "high": ("good", 4, 20),
 }
 KEYFRAME_INTERVAL_S = 2
 _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
@@ -39,6 +49,34 @@ class EncoderSettings:
     bitrate: int | None = None
     keyint: int = 60
     threads: int = 1  # fixed: x264 output depends on its thread count
+    speed: int | None = None  # VP9 cpu-used
+
+    @property
+    def extension(self) -> str:
+        return self.container
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.container]
+
+    def codec_options(self) -> dict[str, str]:
+        """The encoder's options: closed GOP and identical headers in every chunk."""
+        if self.codec == "libvpx-vp9":
+            options = {
+                "deadline": self.preset,
+                "cpu-used": str(self.speed or 6),
+                "g": str(self.keyint),
+                "auto-alt-ref": "0",
+                "lag-in-frames": "0",
+                "row-mt": "0",
+            }
+            if self.bitrate is None:
+                options.update(crf=str(self.crf), b="0")
+            return options
+        options = {"preset": self.preset, "x264-params": self.x264_params()}
+        if self.bitrate is None:
+            options["crf"] = str(self.crf)
+        return options
 
     def x264_params(self) -> str:
         """Closed GOP, no B-frames (dts == pts, so concat is a plain offset), BT.709 VUI."""
@@ -81,20 +119,49 @@ def encoder_settings(
     quality: str = DEFAULT_QUALITY,
     crf: int | None = None,
     bitrate: str | int | None = None,
+    format: str = DEFAULT_FORMAT,
 ) -> EncoderSettings:
     """Resolve user-facing quality knobs into exact encoder settings."""
     if quality not in QUALITIES:
         raise InvalidConfigError(
             f"quality {quality!r} is unknown; use one of {', '.join(QUALITIES)}"
         )
+    if format not in FORMATS:
+        raise InvalidConfigError(f"format {format!r} is unknown; use one of {', '.join(FORMATS)}")
     if crf is not None and bitrate is not None:
         raise InvalidConfigError("--crf and --bitrate are mutually exclusive; pass only one")
-    preset, default_crf = _PRESETS[quality]
-    if crf is not None and not 0 <= crf <= 51:
-        raise InvalidConfigError(f"crf {crf} is out of range; use 0–51 (lower is better)")
+    max_crf = 63 if format == "webm" else 51
+    if crf is not None and not 0 <= crf <= max_crf:
+        raise InvalidConfigError(f"crf {crf} is out of range; use 0–{max_crf} (lower is better)")
     keyint = max(1, round(fps * KEYFRAME_INTERVAL_S))
-    if bitrate is not None:
+    rate = parse_bitrate(bitrate) if bitrate is not None else None
+    if format == "webm":
+        deadline, speed, default_crf = _VP9_PRESETS[quality]
         return EncoderSettings(
-            preset=preset, crf=None, bitrate=parse_bitrate(bitrate), keyint=keyint
+            codec="libvpx-vp9",
+            container="webm",
+            preset=deadline,
+            speed=speed,
+            crf=None if rate else (default_crf if crf is None else crf),
+            bitrate=rate,
+            keyint=keyint,
         )
-    return EncoderSettings(preset=preset, crf=default_crf if crf is None else crf, keyint=keyint)
+    preset, default_crf = _PRESETS[quality]
+    return EncoderSettings(
+        preset=preset,
+        crf=None if rate else (default_crf if crf is None else crf),
+        bitrate=rate,
+        keyint=keyint,
+    )
+
+
+def format_for_output(path: str, explicit: str | None = None) -> str:
+    """The container an output path asks for (its suffix), checked against ``--format``."""
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    inferred = suffix if suffix in FORMATS else None
+    if explicit is not None and inferred is not None and explicit != inferred:
+        raise InvalidConfigError(
+            f"--format {explicit} does not match the output name '{path}'; "
+            f"name it .{explicit} or pass --format {inferred}"
+        )
+    return explicit or inferred or DEFAULT_FORMAT

@@ -150,7 +150,7 @@ def _render_chunks(
 ) -> list[Path]:
     ctx = mp.get_context("spawn")
     manager_queue = ctx.Queue() if on_frames is not None else None
-    paths = [workdir / f"chunk-{c.index:05d}.mp4" for c in plan.chunks]
+    paths = [workdir / f"chunk-{c.index:05d}.{plan.encoder.extension}" for c in plan.chunks]
     pool_size = min(workers, len(plan.chunks))
     with ProcessPoolExecutor(
         pool_size, mp_context=ctx, initializer=_init_worker, initargs=(manager_queue,)

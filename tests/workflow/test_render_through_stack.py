@@ -126,6 +126,18 @@ def test_chunk_sizes_match_the_in_process_render(
     assert parts == costs.total_usd
 
 
+def test_webm_renders_through_the_stack_like_in_process(
+    stack: tuple, project: Path, tmp_path: Path
+) -> None:
+    target, _ = stack
+    samples = _render(target, project, {"chunkSize": 20, "format": "webm"}, tmp_path / "d.webm")
+    assert samples[-1].output_file.endswith(".webm")
+    framerun.render(project, tmp_path / "l.webm", chunk_size=20)
+    a, b = decode(tmp_path / "d.webm"), decode(tmp_path / "l.webm")
+    assert a.codec == "vp9" and len(a.frames) == len(b.frames) == 60
+    assert min_psnr(a.frames, b.frames) >= 45.0
+
+
 def test_a_chunk_failing_twice_with_503_is_retried_to_the_right_video(
     stack: tuple, project: Path, tmp_path: Path
 ) -> None:
