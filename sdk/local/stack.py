@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,8 @@ class LocalStackError(RuntimeError):
     """A component did not start; the message names it and where its log is."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port that is free now (the caller binds it soon after)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -89,29 +91,50 @@ def _spawn(
     )
 
 
-def _wait_http(name: str, url: str, proc: subprocess.Popen[bytes], state_dir: Path) -> None:
+def _wait_until(
+    name: str,
+    ready: Callable[[], bool],
+    what: str,
+    proc: subprocess.Popen[bytes],
+    state_dir: Path,
+) -> None:
+    """Poll ``ready`` until it holds; fail naming the component and its log."""
+    log = state_dir / f"{name}.log"
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LocalStackError(f"{name} exited at start; see {state_dir / (name + '.log')}")
+            raise LocalStackError(f"{name} exited at start; see {log}")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise LocalStackError(f"{name} did not {what}; see {log}")
+
+
+def _answers(url: str) -> Callable[[], bool]:
+    def probe() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.1)
-    raise LocalStackError(f"{name} did not answer {url}; see {state_dir / (name + '.log')}")
+            return False
+
+    return probe
+
+
+def _listens(port: int) -> Callable[[], bool]:
+    def probe() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    return probe
+
+
+def _wait_http(name: str, url: str, proc: subprocess.Popen[bytes], state_dir: Path) -> None:
+    _wait_until(name, _answers(url), f"answer {url}", proc, state_dir)
 
 
 def _wait_port(name: str, port: int, proc: subprocess.Popen[bytes], state_dir: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LocalStackError(f"{name} exited at start; see {state_dir / (name + '.log')}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise LocalStackError(f"{name} did not listen on {port}; see {state_dir / (name + '.log')}")
+    _wait_until(name, _listens(port), f"listen on {port}", proc, state_dir)
 
 
 def up(state_dir: Path | None = None) -> StackState:
@@ -126,7 +149,7 @@ def up(state_dir: Path | None = None) -> StackState:
     env = {**os.environ}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        gcs_port = _free_port()
+        gcs_port = free_port()
         storage_url = f"http://127.0.0.1:{gcs_port}"
         procs["storage"] = _spawn(
             "storage",
@@ -151,7 +174,7 @@ def up(state_dir: Path | None = None) -> StackState:
         _wait_http("storage", f"{storage_url}/storage/v1/b", procs["storage"], state_dir)
         _create_bucket(storage_url)
 
-        issuer_port = _free_port()
+        issuer_port = free_port()
         issuer_url = f"http://127.0.0.1:{issuer_port}"
         procs["issuer"] = _spawn(
             "issuer",
@@ -170,7 +193,7 @@ def up(state_dir: Path | None = None) -> StackState:
         )
         _wait_http("issuer", f"{issuer_url}/certs", procs["issuer"], state_dir)
 
-        service_port = _free_port()
+        service_port = free_port()
         service_url = f"http://127.0.0.1:{service_port}"
         service_env = {
             **env,
@@ -201,7 +224,7 @@ def up(state_dir: Path | None = None) -> StackState:
         )
         _wait_http("service", f"{service_url}/healthz", procs["service"], state_dir)
 
-        grpc_port = _free_port()
+        grpc_port = free_port()
         procs["workflows"] = _spawn(
             "workflows",
             [

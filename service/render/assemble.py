@@ -72,7 +72,7 @@ def assemble(
                     f"({_plan_tag_of(container) or 'untagged'}, expected {tag}); "
                     "re-render it from the same plan"
                 )
-        frames = _remux(inputs, tmp_path, frame_duration, tag)
+        frames = _remux(inputs, tmp_path, frame_duration, tag, webm=out_path.suffix == ".webm")
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -84,11 +84,16 @@ def assemble(
 
 
 def _remux(
-    inputs: list[av.container.InputContainer], tmp_path: Path, frame_duration: Fraction, tag: str
+    inputs: list[av.container.InputContainer],
+    tmp_path: Path,
+    frame_duration: Fraction,
+    tag: str,
+    *,
+    webm: bool,
 ) -> int:
     # The container follows the output's name: .webm is WebM, anything else MP4
     # (with the index up front, +faststart, so players start before the download ends).
-    if ".webm." in tmp_path.name:
+    if webm:
         output = av.open(str(tmp_path), "w", format="webm")
     else:
         output = av.open(str(tmp_path), "w", format="mp4", options={"movflags": "+faststart"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import shutil
 import tempfile
 import time
@@ -181,7 +182,7 @@ def _drain(q: Any, on_frames: ProgressFn | None) -> None:
     while True:
         try:
             total += q.get_nowait()
-        except Exception:
+        except queue.Empty:
             break
     if total:
         on_frames(total)

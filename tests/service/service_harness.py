@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,10 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from framerun.local.issuer import LocalIssuer
-from framerun.local.stack import service_environment
+from framerun.local.stack import free_port, service_environment
 
 REPO = Path(__file__).resolve().parents[2]
 INVOKER = "workflow-invoker@framerun-test.iam.gserviceaccount.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
