@@ -11,14 +11,18 @@ from framerun.cloudrun import RenderHandle as RenderHandle
 from framerun.cloudrun import render_to_cloud_run as render_to_cloud_run
 from framerun.costs import Costs as Costs
 from framerun.costs import estimate_costs as estimate_costs
+from framerun.errors import AssetFetchFailedError as AssetFetchFailedError
 from framerun.errors import BrowserCrashedError as BrowserCrashedError
+from framerun.errors import BrowserGpuNotSoftwareError as BrowserGpuNotSoftwareError
 from framerun.errors import ChunkMismatchError as ChunkMismatchError
 from framerun.errors import CompositionNotFoundError as CompositionNotFoundError
 from framerun.errors import CompositionTimeoutError as CompositionTimeoutError
+from framerun.errors import FontFetchFailedError as FontFetchFailedError
 from framerun.errors import FramerunError as FramerunError
 from framerun.errors import InvalidCompositionError as InvalidCompositionError
 from framerun.errors import InvalidConfigError as InvalidConfigError
 from framerun.errors import InvalidInputError as InvalidInputError
+from framerun.errors import MediaInvalidError as MediaInvalidError
 from framerun.errors import OutputNotWritableError as OutputNotWritableError
 from framerun.errors import PageScriptError as PageScriptError
 from framerun.errors import PlanHashMismatchError as PlanHashMismatchError
@@ -49,10 +53,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentTooLargeError",
+    "AssetFetchFailedError",
     "BatchInvalidError",
     "BatchLineResult",
     "BatchReport",
     "BrowserCrashedError",
+    "BrowserGpuNotSoftwareError",
     "ChunkMismatchError",
     "CloudRunTarget",
     "CompositionNotFoundError",
@@ -60,10 +66,12 @@ __all__ = [
     "Costs",
     "ExecutionNotFoundError",
     "ExecutionsApi",
+    "FontFetchFailedError",
     "FramerunError",
     "InvalidCompositionError",
     "InvalidConfigError",
     "InvalidInputError",
+    "MediaInvalidError",
     "OutputNotWritableError",
     "PageScriptError",
     "PlanHashMismatchError",

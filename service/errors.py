@@ -25,6 +25,10 @@ callers catch them idiomatically::
     ├── ForbiddenError                    FORBIDDEN              no   403
     ├── CompositionTimeoutError           COMPOSITION_TIMEOUT    no   422
     ├── PageScriptError                   PAGE_SCRIPT_ERROR      no   422
+    ├── FontFetchFailedError              FONT_FETCH_FAILED      no   422 (never a fallback font)
+    ├── AssetFetchFailedError             ASSET_FETCH_FAILED     no   422 (network guard, missing files)
+    ├── MediaInvalidError                 MEDIA_INVALID          no   422 (<audio>/<video> sources)
+    ├── BrowserGpuNotSoftwareError        BROWSER_GPU_NOT_SOFTWARE no 422 (SwiftShader only)
     ├── PlanHashMismatchError             PLAN_HASH_MISMATCH     no   409
     ├── ChunkMismatchError                CHUNK_MISMATCH         no   409
     ├── BrowserCrashedError (RuntimeError) BROWSER_CRASHED       yes  503
@@ -105,6 +109,37 @@ class PageScriptError(FramerunError):
     """The composition's own scripts threw while loading."""
 
     code = "PAGE_SCRIPT_ERROR"
+    http_status = 422
+
+
+class FontFetchFailedError(FramerunError):
+    """A font the composition declares could not be loaded. Rendering with a
+    fallback font would silently change every frame, so the render stops."""
+
+    code = "FONT_FETCH_FAILED"
+    http_status = 422
+
+
+class AssetFetchFailedError(FramerunError):
+    """The page asked for something it may not have (the network guard) or that
+    does not exist. The message names the URL."""
+
+    code = "ASSET_FETCH_FAILED"
+    http_status = 422
+
+
+class MediaInvalidError(FramerunError):
+    """An <audio>/<video> source is missing, undecodable or badly timed."""
+
+    code = "MEDIA_INVALID"
+    http_status = 422
+
+
+class BrowserGpuNotSoftwareError(FramerunError):
+    """WebGL is not SwiftShader (or the composition asks for a hardware GPU):
+    pixels would depend on the machine, so chunks could not be mixed."""
+
+    code = "BROWSER_GPU_NOT_SOFTWARE"
     http_status = 422
 
 

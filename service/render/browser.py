@@ -30,6 +30,8 @@ from playwright.sync_api import Browser, Error, Page, Playwright, Route, sync_pl
 
 SITE_ORIGIN = "https://site.framerun.invalid"
 RUNTIME_JS = Path(__file__).with_name("runtime.js")
+# One file per animation library, each registering itself with the runtime.
+ADAPTERS_DIR = Path(__file__).with_name("adapters")
 CHROME_ARGS = (
     "--no-sandbox",
     "--use-angle=swiftshader",
@@ -157,6 +159,8 @@ class BrowserSession:
         }
         context.add_init_script(script=f"window.__FRAMERUN_CONFIG__ = {json.dumps(config)};")
         context.add_init_script(path=str(RUNTIME_JS))
+        for adapter in sorted(ADAPTERS_DIR.glob("*.js")):
+            context.add_init_script(path=str(adapter))
         blocked: list[str] = []
         context.route("**/*", lambda route: _serve(route, spec.project_dir, blocked))
         page = context.new_page()

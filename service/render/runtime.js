@@ -15,6 +15,7 @@
  *   getVariables()   -> deep copy of config.variables
  *   delay(promise)   -> make the next seek() wait for `promise` (returns it)
  *   errors           -> strings describing exceptions thrown by page callbacks
+ *   registerAdapter({name, ready?, seek}) -> hook a library into ready()/seek()
  *
  * Limitations (by design):
  *   - Backward seeks only move the clock: timers that already fired are not
@@ -239,6 +240,22 @@
     }
   }
 
+  // ---------------------------------------------------------------- adapters
+  // Library-specific seekers (service/render/adapters/*.js, injected right after
+  // this file) register here. Each is { name, ready?(): Promise, seek(ms): any };
+  // seek runs after timers, rAF and GSAP have reached ms, before CSS/WAAPI sync,
+  // and may return a promise the frame waits for (e.g. a <video> 'seeked').
+  const adapters = [];
+  function registerAdapter(adapter) {
+    if (!adapter || typeof adapter.seek !== "function") throw new Error("framerun adapter needs seek(ms)");
+    adapters.push(adapter);
+  }
+  async function seekAdapters(ms) {
+    for (const a of adapters) {
+      try { await a.seek(ms); } catch (e) { record("adapter " + (a.name || "?"), e); }
+    }
+  }
+
   // --------------------------------------------------------------- readiness
   const pending = new Set();
   function delay(p) {
@@ -266,6 +283,9 @@
     await settleFonts();
     await settleImages(true);
     gsapRoot();
+    for (const a of adapters) {
+      if (a.ready) { try { await a.ready(); } catch (e) { record("adapter " + (a.name || "?"), e); } }
+    }
     await Promise.all(childRuntimes().map((rt) => rt.ready()));
   }
   // Same-origin iframes run their own copy of this runtime; drive them from here.
@@ -315,6 +335,7 @@
     await hop();
 
     gsapSync(ms);
+    await seekAdapters(ms);
     await settleAnimations(true);
     syncAnimations(ms);
     await settleAnimations(false);
@@ -348,6 +369,9 @@
     seek,
     ready,
     delay,
+    registerAdapter,
+    // For adapters only: the real clock primitives and the error log.
+    __internal: { real, record, hop },
   };
   window.__framerun = window.__hyperframes = api;
 })();
