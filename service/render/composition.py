@@ -4,6 +4,13 @@ A project is a folder with an entry HTML file (default ``index.html``). Its root
 element — ``<body>`` when it carries the attributes, else the first element in
 ``<body>`` that does (HyperFrames' rule) — declares ``data-width``, ``data-height``,
 ``data-fps`` and ``data-duration`` (seconds). CLI flags override any of them.
+
+HyperFrames compositions render unchanged, so its defaults apply: ``data-fps`` is
+optional (30), and a root without ``data-duration`` lasts until its last timed clip
+ends (``data-start`` + ``data-duration``, starts may reference another clip:
+``"intro + 0.5"``). When the page also registers a GSAP timeline, HyperFrames takes
+the longer of the two at run time, which cannot be known here: that is an error
+that says the fix.
 """
 
 from __future__ import annotations
@@ -31,7 +38,12 @@ MIN_SIZE, MAX_SIZE = 2, 7680
 MAX_FPS = 240
 MAX_DURATION_S = 4 * 3600
 ROOT_ATTRS = ("data-width", "data-height", "data-fps", "data-duration")
+DEFAULT_FPS = Fraction(30)  # HyperFrames' default when the root has no data-fps
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# data-start: seconds, or "<clip id>", "<clip id> + 2", "<clip id> - 0.5" (that clip's end)
+_REFERENCE = re.compile(r"([A-Za-z0-9_.:-]+)(?:\s*([+-])\s*([0-9]*\.?[0-9]+))?")
+_NOT_CLIPS = frozenset({"script", "style", "link", "meta", "template", "noscript"})
+_TIMELINE_REGISTRY = "__timelines"
 _T = TypeVar("_T")
 
 
@@ -69,19 +81,42 @@ class Composition:
         return self.project_dir / self.entry
 
 
+@dataclass
+class _Element:
+    tag: str
+    attrs: dict[str, str]
+    parent: _Element | None
+
+
 class _RootFinder(HTMLParser):
-    """Collects the <html> attributes and the composition root's attributes."""
+    """Collects the <html> attributes, the composition root and the elements in <body>.
+
+    ``<template>`` contents are inert (sub-composition sources), so they are skipped.
+    """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.html_attrs: dict[str, str] = {}
         self.root_attrs: dict[str, str] | None = None
+        self.root: _Element | None = None
+        self.elements: list[_Element] = []
         self._in_body = False
+        self._templates = 0
+        self._open: list[_Element] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: (v or "") for k, v in attrs}
         if tag == "html":
             self.html_attrs = values
+        if tag == "template":
+            self._templates += 1
+        if self._templates or tag == "template":
+            return
+        element = _Element(tag, values, self._open[-1] if self._open else None)
+        if self._in_body:
+            self.elements.append(element)
+        if tag not in _VOID:
+            self._open.append(element)
         if self.root_attrs is not None:
             return
         if tag == "body":
@@ -89,11 +124,34 @@ class _RootFinder(HTMLParser):
             # <body> is the root only when it carries a size attribute itself: a bare
             # data-composition-id on <body> must not hide the root element inside it.
             if any(a in values for a in ROOT_ATTRS):
-                self.root_attrs = values
+                self.root_attrs, self.root = values, element
             return
         is_root = "data-composition-id" in values or any(a in values for a in ROOT_ATTRS)
         if self._in_body and is_root:
-            self.root_attrs = values
+            self.root_attrs, self.root = values, element
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID and not self._templates and self._open and self._open[-1].tag == tag:
+            self._open.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "template":
+            self._templates = max(0, self._templates - 1)
+            return
+        if self._templates:
+            return
+        # Close up to the matching element; HTML lets authors omit some end tags.
+        for i in range(len(self._open) - 1, -1, -1):
+            if self._open[i].tag == tag:
+                del self._open[i:]
+                break
+
+
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+     "track", "wbr"}
+)  # fmt: skip
 
 
 def load_composition(
@@ -113,9 +171,10 @@ def load_composition(
         )
     finder = _RootFinder()
     try:
-        finder.feed(entry_path.read_text(encoding="utf-8"))
+        html = entry_path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InvalidCompositionError(f"'{entry}' is not UTF-8 text") from None
+    finder.feed(html)
     root = finder.root_attrs or {}
 
     def pick(name: str, override: Any, parse: Callable[[Any], _T]) -> _T:
@@ -140,9 +199,18 @@ def load_composition(
 
     width = pick("width", overrides.width, lambda v: parse_dimension("width", v))
     height = pick("height", overrides.height, lambda v: parse_dimension("height", v))
-    fps = pick("fps", overrides.fps, parse_fps)
-    duration = pick("duration", overrides.duration, parse_duration)
-    declarations, warnings = parse_declarations(finder.html_attrs.get("data-composition-variables"))
+    has_fps = overrides.fps is not None or root.get("data-fps", "") != ""
+    fps = pick("fps", overrides.fps, parse_fps) if has_fps else DEFAULT_FPS
+    warnings: list[str] = []
+    if overrides.duration is not None or root.get("data-duration", "") != "":
+        duration = pick("duration", overrides.duration, parse_duration)
+    else:
+        duration = _duration_from_clips(finder, entry, html)
+        warnings.append(
+            f"'{entry}': the root has no data-duration; using {float(duration):g}s, where its "
+            "last timed clip ends (HyperFrames' rule); add data-duration to the root to set it"
+        )
+    declarations, decl_warnings = _declarations(finder)
     variables, var_warnings = resolve_variables(
         declarations, overrides.variables, strict=overrides.strict_variables
     )
@@ -155,8 +223,123 @@ def load_composition(
         duration=duration,
         variables=variables,
         declarations=declarations,
-        warnings=tuple(warnings + var_warnings),
+        warnings=tuple(warnings + decl_warnings + var_warnings),
     )
+
+
+def _declarations(finder: _RootFinder) -> tuple[tuple[VariableDeclaration, ...], list[str]]:
+    """Declarations on <html>, then on any element in <body>; a later one wins (HyperFrames)."""
+    raws = [finder.html_attrs.get("data-composition-variables")]
+    raws += [e.attrs.get("data-composition-variables") for e in finder.elements]
+    by_id: dict[str, VariableDeclaration] = {}
+    warnings: list[str] = []
+    for raw in raws:
+        if raw is None:
+            continue
+        decls, more = parse_declarations(raw)
+        warnings += more
+        for decl in decls:
+            by_id.pop(decl.id, None)
+            by_id[decl.id] = decl
+    return tuple(by_id.values()), warnings
+
+
+def _duration_from_clips(finder: _RootFinder, entry: str, html: str) -> Fraction:
+    """The end of the last timed clip directly under the root, or an error naming the fix.
+
+    HyperFrames resolves a missing root duration in the page after its scripts ran:
+    the registered GSAP timeline's length, floored by the clips' windows. Without a
+    timeline the clips decide and are known here; with one, only the page knows.
+    """
+    end = _clips_end(finder.elements, finder.root)
+    where = "the root element" if finder.root is not None else "any element"
+    if _TIMELINE_REGISTRY in html:
+        hint = f'"{float(end):g}"' if end else '"<seconds>"'
+        ends = f" (its timed clips end at {float(end):g}s)" if end else ""
+        raise InvalidCompositionError(
+            f"'{entry}': {where} lacks data-duration and the page registers a GSAP timeline "
+            "in window.__timelines, whose length HyperFrames reads while rendering and "
+            f"framerun needs before; add data-duration={hint} to the composition root{ends} "
+            "or pass --duration"
+        )
+    if not end:
+        raise InvalidCompositionError(
+            f"'{entry}': {where} lacks data-duration and has no timed clips "
+            "(data-start + data-duration) to take it from; add it to the composition root "
+            "or pass --duration"
+        )
+    try:
+        return parse_duration(end)
+    except InvalidConfigError as exc:
+        raise InvalidCompositionError(
+            f"'{entry}': the clips end at {float(end):g}s, which is invalid: {exc.message}; "
+            "add data-duration to the root or pass --duration"
+        ) from None
+
+
+def _clips_end(elements: list[_Element], root: _Element | None) -> Fraction:
+    """Latest start + duration over the clips whose nearest timed ancestor is the root."""
+    by_id: dict[str, _Element] = {}
+    for e in elements:
+        for key in ("id", "data-composition-id"):
+            if e.attrs.get(key):
+                by_id.setdefault(e.attrs[key], e)
+    starts: dict[int, Fraction] = {}
+    visiting: set[int] = set()
+
+    def number(raw: str | None) -> Fraction | None:
+        try:
+            return Fraction(raw.strip()) if raw is not None and raw.strip() else None
+        except (ValueError, ZeroDivisionError):
+            return None
+
+    def duration(e: _Element) -> Fraction | None:
+        d = number(e.attrs.get("data-duration"))
+        if d is None and (end := number(e.attrs.get("data-end"))) is not None:
+            d = end - start(e)  # legacy data-end
+        return d if d is not None and d > 0 else None
+
+    def scope_start(e: _Element) -> Fraction:
+        # data-start counts from the start of the enclosing composition.
+        p = e.parent
+        while p is not None and "data-composition-id" not in p.attrs:
+            p = p.parent
+        return start(p) if p is not None else Fraction(0)
+
+    def start(e: _Element) -> Fraction:
+        key = id(e)
+        if key in starts:
+            return starts[key]
+        if key in visiting:  # a reference cycle resolves to 0, as in HyperFrames
+            return Fraction(0)
+        visiting.add(key)
+        raw = (e.attrs.get("data-start") or "").strip()
+        value = Fraction(0)
+        if (absolute := number(raw)) is not None:
+            value = max(Fraction(0), scope_start(e) + max(Fraction(0), absolute))
+        elif (m := _REFERENCE.fullmatch(raw)) and (target := by_id.get(m[1])) is not None:
+            offset = Fraction(m[3]) if m[3] else Fraction(0)
+            value = start(target) + (duration(target) or 0) + (-offset if m[2] == "-" else offset)
+            value = max(Fraction(0), value)
+        visiting.discard(key)
+        starts[key] = value
+        return value
+
+    def top_level(e: _Element) -> bool:
+        p = e.parent
+        while p is not None and p is not root:
+            if "data-start" in p.attrs and p.tag not in _NOT_CLIPS:
+                return False
+            p = p.parent
+        return True
+
+    end = Fraction(0)
+    for e in elements:
+        if e is root or "data-start" not in e.attrs or e.tag in _NOT_CLIPS or not top_level(e):
+            continue
+        if (d := duration(e)) is not None:
+            end = max(end, start(e) + d)
+    return end
 
 
 def parse_dimension(name: str, raw: Any) -> int:

@@ -235,6 +235,9 @@
     if (reg && typeof reg === "object") Object.values(reg).forEach((tl) => tl && tl.totalTime && set.add(tl));
     try { root.getChildren(false, false, true).forEach((tl) => tl.paused() && set.add(tl)); } catch (e) { record("gsap", e); }
     for (const tl of set) {
+      // A registered timeline the author nested into another one is rendered by its
+      // parent; seeking it directly to composition time would draw it twice.
+      if (tl.parent && tl.parent !== root && tl.parent.parent) continue;
       if (!tl.paused() && tl.parent === root) continue;
       try { seekTimeline(tl, s); } catch (e) { record("gsap timeline", e); }
     }

@@ -16,7 +16,7 @@ from typing import Any
 
 from framerun_service.errors import InvalidCompositionError, VariablesInvalidError
 
-SUPPORTED_TYPES = ("string", "number", "color", "boolean", "enum")
+SUPPORTED_TYPES = ("string", "number", "color", "boolean", "enum", "font", "image")
 MAX_VARIABLES_BYTES = 512 * 1024
 
 _HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
@@ -48,7 +48,17 @@ class VariableDeclaration:
             return isinstance(value, str) and is_css_color(value)
         if self.type == "enum":
             return isinstance(value, str) and value in self.options
+        # HyperFrames 0.8: an image is a URL or {"url": ...}; a font is a family name or
+        # {"name": ..., "source": ...}.
+        if self.type == "image":
+            return isinstance(value, str) or _has_str_fields(value, "url")
+        if self.type == "font":
+            return isinstance(value, str) or _has_str_fields(value, "name", "source")
         return False
+
+
+def _has_str_fields(value: Any, *names: str) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(n), str) for n in names)
 
 
 def is_css_color(value: str) -> bool:

@@ -161,9 +161,12 @@ def test_boundary_values_are_accepted(tmp_path: Path, field: str, value: str) ->
     load_composition(tmp_path, overrides=Overrides(**{field: value}))
 
 
-@pytest.mark.parametrize("missing", ["width", "height", "fps", "duration"])
+@pytest.mark.parametrize("missing", ["width", "height", "duration"])
 def test_missing_attribute_names_it_and_suggests_the_flag(tmp_path: Path, missing: str) -> None:
-    """The user must learn both fixes: add the attribute, or pass the flag."""
+    """The user must learn both fixes: add the attribute, or pass the flag.
+
+    data-fps is optional (30, as in HyperFrames); see test_hyperframes_compat.py.
+    """
     write_composition(tmp_path, "", root_attrs=attrs(**{missing: None}))
     with pytest.raises(InvalidCompositionError, match=f"lacks data-{missing}") as info:
         load_composition(tmp_path)
@@ -178,9 +181,9 @@ def test_missing_attribute_can_come_from_the_flag(tmp_path: Path) -> None:
 
 
 def test_empty_attribute_counts_as_missing(tmp_path: Path) -> None:
-    """data-fps="" is as good as absent."""
-    write_composition(tmp_path, "", root_attrs=attrs(fps=""))
-    with pytest.raises(InvalidCompositionError, match="lacks data-fps"):
+    """data-width="" is as good as absent."""
+    write_composition(tmp_path, "", root_attrs=attrs(width=""))
+    with pytest.raises(InvalidCompositionError, match="lacks data-width"):
         load_composition(tmp_path)
 
 
@@ -254,7 +257,7 @@ def test_unsupported_variable_type_warns_through_load(tmp_path: Path) -> None:
         "",
         variables=[
             {"id": "title", "type": "string", "label": "Title", "default": "Hi"},
-            {"id": "logo", "type": "image", "label": "Logo", "default": None},
+            {"id": "logo", "type": "gradient", "label": "Logo", "default": None},
         ],
     )
     comp = load_composition(tmp_path)

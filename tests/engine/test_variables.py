@@ -118,12 +118,12 @@ def test_enum_without_options_is_invalid() -> None:
 
 def test_unsupported_type_is_dropped_with_a_warning() -> None:
     """Newer HyperFrames types must not break old engines: skip, and say so."""
-    raw = json.dumps([*DECLS, {"id": "logo", "type": "image", "default": None}])
+    raw = json.dumps([*DECLS, {"id": "logo", "type": "gradient", "default": None}])
     decls, warnings = parse_declarations(raw)
     assert [d.id for d in decls] == [d["id"] for d in DECLS]
     assert len(warnings) == 1
     assert "logo" in warnings[0]
-    assert "'image'" in warnings[0]
+    assert "'gradient'" in warnings[0]
     assert "string" in warnings[0]  # lists the supported types
 
 
