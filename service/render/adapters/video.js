@@ -1,0 +1,222 @@
+/*
+ * framerun adapter: <video> elements, seeked to the exact frame.
+ *
+ * Media elements play on the wall clock, so the runtime takes them over: every
+ * <video> in the document is paused (play() on one does nothing) and, on each
+ * seek, set to the source time for that frame; the frame is captured only
+ * after the element reports 'seeked' and has presented the decoded frame
+ * (requestVideoFrameCallback), both bounded in real time.
+ *
+ * Timing uses HyperFrames' attributes, as the audio mixer (media.py) does, so
+ * a clip's picture and sound agree:
+ *   data-start        composition seconds the clip starts at, or "intro",
+ *                     "intro + 2", "intro - 0.5": relative to the end of #intro
+ *   data-duration     how long it shows (legacy: data-end); default: until the
+ *                     source ends, or forever with `loop`
+ *   data-media-start  offset into the source (data-playback-start if absent)
+ *   loop              back to data-media-start when the source ends
+ * Nested composition hosts (an ancestor with data-composition-id inside the
+ * root) offset it by their start and cut it at their end, unless the element
+ * says data-hf-media-start-basis="global". A clip with data-start (or inside a
+ * host) is hidden (visibility: hidden) outside [start, start + duration) and
+ * holds its last frame when its data-duration outlasts the source; a plain
+ * <video> plays from 0 and holds its last frame, as a browser shows it.
+ *
+ * Frame N of the composition shows the source frame on screen at
+ * t = N / fps: we aim a little into that frame (AIM_S) rather than at its
+ * first instant, because containers round timestamps (WebM to 1 ms) and
+ * N / fps exactly can land on frame N - 1. (The middle of the source frame
+ * would need the source frame rate, which media elements do not expose.)
+ */
+(function () {
+  "use strict";
+  const fr = window.__framerun;
+  if (!fr || !fr.registerAdapter) return;
+  const { real, record } = fr.__internal;
+  const LOAD_TIMEOUT_MS = 15000;
+  const FRAME_TIMEOUT_MS = 5000;
+  const POLL_MS = 10;
+  const HAVE_CURRENT_DATA = 2;
+  const AIM_S = Math.min(0.004, 0.25 / fr.fps);
+
+  // The runtime owns playback of the document's videos.
+  if (window.HTMLMediaElement) {
+    const play = HTMLMediaElement.prototype.play;
+    HTMLMediaElement.prototype.play = function () {
+      if (this instanceof HTMLVideoElement && this.isConnected) return Promise.resolve();
+      return play.apply(this, arguments);
+    };
+  }
+
+  const label = (v) => (v.id ? `<video id="${v.id}">` : `<video src="${v.getAttribute("src") || v.currentSrc}">`);
+  const reported = new WeakSet();
+  function fail(v, message) {
+    if (reported.has(v)) return;
+    reported.add(v);
+    record("adapter video", `${label(v)}: ${message}`);
+  }
+
+  // ------------------------------------------------------------------ timing
+  const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+  const REFERENCE = /^([A-Za-z0-9_.:-]+?)\s*([+-])\s*(\d*\.?\d+)$/;
+  const ROOT_MARKS = ["data-composition-id", "data-width", "data-height", "data-fps", "data-duration"];
+
+  function seconds(el, name) {
+    const raw = (el.getAttribute(name) || "").trim();
+    return NUMBER.test(raw) ? Math.max(0, Number.parseFloat(raw)) : null;
+  }
+  function mediaStartOf(el) {
+    const a = seconds(el, "data-media-start");
+    return a !== null ? a : seconds(el, "data-playback-start") || 0;
+  }
+  function startOf(el, seen) {
+    const raw = (el.getAttribute("data-start") || "").trim();
+    if (!raw || NUMBER.test(raw)) return seconds(el, "data-start") || 0;
+    if (seen.has(el)) return 0; // a reference cycle: HyperFrames resolves it to 0 too
+    seen.add(el);
+    let ref = raw, offset = 0;
+    const m = REFERENCE.exec(raw);
+    if (m && !document.getElementById(raw)) { // "intro-2" is an id when one exists
+      ref = m[1];
+      offset = Number.parseFloat(m[3]) * (m[2] === "-" ? -1 : 1);
+    }
+    const target = document.getElementById(ref);
+    if (!target) return 0;
+    const length = lengthOf(target, seen);
+    return Math.max(0, startOf(target, seen) + (length === null ? 0 : length) + offset);
+  }
+  function lengthOf(el, seen) {
+    const duration = seconds(el, "data-duration");
+    if (duration !== null) return duration;
+    const end = seconds(el, "data-end");
+    if (end) return Math.max(0, end - startOf(el, seen));
+    if (el instanceof HTMLMediaElement && Number.isFinite(el.duration) && !el.loop) {
+      return Math.max(0, el.duration - mediaStartOf(el));
+    }
+    return null;
+  }
+  // (offset, end) of the composition hosts nested inside the root around el.
+  function hostWindow(el) {
+    const outer = [];
+    for (let n = el.parentElement; n; n = n.parentElement) {
+      if (ROOT_MARKS.some((a) => n.hasAttribute(a))) outer.unshift(n);
+    }
+    let offset = 0, end = Infinity;
+    for (const host of outer.slice(1)) {
+      if (!host.hasAttribute("data-composition-id")) continue;
+      const start = offset + startOf(host, new Set());
+      const length = lengthOf(host, new Set());
+      if (length !== null) end = Math.min(end, start + length);
+      offset = start;
+    }
+    return { offset, end, nested: outer.length > 1 };
+  }
+  function clipOf(v) {
+    const host = hostWindow(v);
+    const global = (v.getAttribute("data-hf-media-start-basis") || "").trim() === "global";
+    const start = (global ? 0 : host.offset) + startOf(v, new Set());
+    const length = lengthOf(v, new Set());
+    return {
+      start,
+      end: Math.min(length === null ? Infinity : start + length, host.end),
+      mediaStart: mediaStartOf(v),
+      source: Number.isFinite(v.duration) && v.duration > 0 ? v.duration : null,
+      timed: v.hasAttribute("data-start") || host.nested,
+    };
+  }
+  // Seconds into the source that composition time t shows.
+  function sourceTime(v, clip, t) {
+    let at = Math.max(0, t - clip.start + clip.mediaStart);
+    if (clip.source === null) return at;
+    const span = clip.source - clip.mediaStart;
+    if (v.loop && span > 0 && at >= clip.source) at = clip.mediaStart + ((at - clip.mediaStart) % span);
+    return Math.min(at + AIM_S, clip.source); // past the end: the last frame
+  }
+
+  // ---------------------------------------------------------------- loading
+  const prepared = new WeakSet();
+  function hasSource(v) {
+    return !!(v.getAttribute("src") || v.currentSrc || v.querySelector("source[src]"));
+  }
+  function prepare(v) {
+    if (prepared.has(v)) return;
+    prepared.add(v);
+    v.autoplay = false;
+    if (!v.paused) v.pause();
+    if (v.preload !== "auto") {
+      v.preload = "auto";
+      if (v.readyState === 0 && hasSource(v)) v.load(); // preload="none" never starts by itself
+    }
+  }
+  function loaded(videos) {
+    const waiting = videos.filter((v) => hasSource(v) && v.readyState < HAVE_CURRENT_DATA && !v.error);
+    if (!waiting.length) return null;
+    const deadline = real.Date.now() + LOAD_TIMEOUT_MS;
+    return new Promise((resolve) => {
+      (function poll() {
+        const left = waiting.filter((v) => v.readyState < HAVE_CURRENT_DATA && !v.error);
+        if (!left.length || real.Date.now() >= deadline) {
+          left.forEach((v) => fail(v, `no frame after ${LOAD_TIMEOUT_MS} ms; check that the file exists and is complete`));
+          waiting.filter((v) => v.error).forEach((v) => fail(v, `cannot be played (MediaError ${v.error.code}${v.error.message ? ": " + v.error.message : ""}); use VP9/AV1 WebM or H.264 MP4`));
+          return resolve();
+        }
+        real.setTimeout(poll, POLL_MS);
+      })();
+    });
+  }
+
+  // ------------------------------------------------------------------- seek
+  const visibility = new WeakMap(); // the page's own inline visibility, restored when active
+  function setActive(v, active) {
+    if (!visibility.has(v)) visibility.set(v, v.style.visibility);
+    const want = active ? visibility.get(v) : "hidden";
+    if (v.style.visibility !== want) v.style.visibility = want;
+  }
+  function within(promise, ms) {
+    return Promise.race([promise.then(() => true), new Promise((r) => real.setTimeout(() => r(false), ms))]);
+  }
+  // Set currentTime and wait until the decoded frame is on screen.
+  async function show(v, target) {
+    if (!v.seeking && Math.abs(v.currentTime - target) < 1e-6) return; // already there (no new frame would come)
+    const waits = [new Promise((r) => v.addEventListener("seeked", r, { once: true }))];
+    if (typeof v.requestVideoFrameCallback === "function" && v.getClientRects().length) {
+      waits.push(new Promise((resolve) => {
+        const onFrame = (now, meta) => {
+          // A frame later than the target is a stale one from before the seek.
+          if (meta && meta.mediaTime > target + 1e-3) v.requestVideoFrameCallback(onFrame);
+          else resolve();
+        };
+        v.requestVideoFrameCallback(onFrame);
+      }));
+    }
+    v.currentTime = target;
+    if (!(await within(Promise.all(waits), FRAME_TIMEOUT_MS))) {
+      record("adapter video", `${label(v)}: frame at ${target.toFixed(3)} s not shown within ${FRAME_TIMEOUT_MS} ms`);
+    }
+  }
+  async function sync(v, t) {
+    prepare(v);
+    if (!hasSource(v)) return;
+    if (!v.paused) v.pause();
+    await loaded([v]);
+    const clip = clipOf(v);
+    const active = t >= clip.start - 1e-9 && t < clip.end - 1e-9;
+    if (clip.timed) setActive(v, active);
+    if ((clip.timed && !active) || v.readyState < HAVE_CURRENT_DATA) return;
+    await show(v, sourceTime(v, clip, t));
+  }
+
+  function videos() {
+    return Array.from(document.querySelectorAll("video"));
+  }
+  async function ready() {
+    const list = videos();
+    list.forEach(prepare);
+    await loaded(list);
+  }
+  async function seek(ms) {
+    await Promise.all(videos().map((v) => sync(v, ms / 1000).catch((e) => record("adapter video", e))));
+  }
+
+  fr.registerAdapter({ name: "video", ready, seek });
+})();
