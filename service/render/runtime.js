@@ -29,8 +29,9 @@
  *     backward seeks work; pages spawning endless tweens grow memory.
  *   - Math.random is reseeded per frame (rAF) and per timer due time, so draws
  *     are reproducible but not one continuous stream.
- *   - <video>/<audio>, crypto.getRandomValues, event.timeStamp and
- *     document.timeline.currentTime are not virtualized.
+ *   - crypto.getRandomValues, event.timeStamp and document.timeline.currentTime
+ *     are not virtualized. <video> is seeked frame-exactly by adapters/video.js;
+ *     <audio> is never played in the page (audio.py mixes it at assemble).
  */
 (function () {
   "use strict";
