@@ -1,9 +1,12 @@
 """chrome-headless-shell through Playwright: one warm browser, a fresh page per chunk.
 
 The page is served from a virtual HTTPS origin by request interception, so site
-files load like a real web site (fonts, modules, fetch) and every other request
-is refused and reported. Software GL (SwiftShader) only, so pixels do not
-depend on the machine's GPU.
+files load like a real web site (fonts, modules, fetch, media byte ranges). Every
+other request goes through the network guard (``netguard.py``: public https:
+only, each refusal fails the render with ASSET_FETCH_FAILED), declared fonts must
+load (FONT_FETCH_FAILED, never a fallback font) and WebGL must be SwiftShader
+(BROWSER_GPU_NOT_SOFTWARE), so pixels do not depend on the machine. The checks
+run when a page opens and after every seek, before its frame is captured.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import mimetypes
+import re
 import subprocess
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,16 +23,57 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from framerun_service.errors import (
+    AssetFetchFailedError,
     BrowserCrashedError,
     CompositionTimeoutError,
     InvalidConfigError,
     PageScriptError,
 )
-from framerun_service.render.site import resolve_site_path
+from framerun_service.render.checks import (
+    PAGE_CHECK_JS,
+    RENDERER_JS,
+    SEEK_JS,
+    check_gpu_mode,
+    check_gpu_renderer,
+    font_error,
+    loaded_families,
+)
+from framerun_service.render.netguard import (
+    FIX,
+    SITE_ORIGIN,
+    Fetcher,
+    HttpsFetcher,
+    Kind,
+    Refusal,
+    RefusedError,
+    Resolver,
+    classify,
+    console_urls,
+    display_url,
+    guarded_fetch,
+    system_resolver,
+)
+from framerun_service.render.site import (
+    RangeNotSatisfiableError,
+    byte_range,
+    read_range,
+    resolve_site_path,
+)
 from framerun_service.settings import EngineSettings, engine_settings
-from playwright.sync_api import Browser, Error, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Page,
+    Playwright,
+    Request,
+    Route,
+    WebSocketRoute,
+    sync_playwright,
+)
 
-SITE_ORIGIN = "https://site.framerun.invalid"
+__all__ = ["SITE_ORIGIN", "BrowserSession", "CompositionPage", "PageSpec", "browser_version"]
 RUNTIME_JS = Path(__file__).with_name("runtime.js")
 # One file per animation library, each registering itself with the runtime.
 ADAPTERS_DIR = Path(__file__).with_name("adapters")
@@ -53,7 +98,21 @@ CHROME_ARGS = (
     # CPU per 1080p frame in the GPU process, the software compositor ~45 ms.
     # WebGL still renders through SwiftShader.
     "--disable-gpu-compositing",
+    # Defence in depth behind the request guard: whatever escapes interception
+    # (preconnects, DNS prefetch, WebRTC) goes to a proxy that is not there, and
+    # WebRTC may not send UDP around it (it reached loopback STUN servers without).
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
+# ready() waits for fonts and images; bound it with the real clock (the page's is frozen).
+READY_JS = """(ms) => Promise.race([
+  window.__framerun.ready(),
+  new Promise((_, reject) => window.__framerun.__internal.real.setTimeout(
+    () => reject(new Error("Timeout: ready() did not settle")), ms)),
+])"""
+IGNORED_MISSING = frozenset({"/favicon.ico"})
+MAX_LISTED = 5
 
 
 @cache
@@ -84,6 +143,131 @@ class PageSpec:
     seed: int = 0
 
 
+class PageGuard:
+    """One page's network: serves the site, fetches allowed https: URLs, records refusals.
+
+    Requests the route never sees (file: and mixed content refused by Chrome
+    itself, fetch() of unsupported schemes) are caught from ``requestfailed`` and
+    console events; WebSockets are intercepted and closed before they connect.
+    """
+
+    def __init__(self, project_dir: Path, *, resolver: Resolver, fetcher: Fetcher) -> None:
+        self.project_dir = project_dir
+        self.resolver = resolver
+        self.fetcher = fetcher
+        self._refusals: dict[str, Refusal] = {}
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        return list(self._refusals.values())
+
+    def refuse(self, url: str, reason: str, resource_type: str = "") -> None:
+        self._refusals.setdefault(url, Refusal(url, reason, resource_type))
+
+    def attach(self, context: BrowserContext, page: Page) -> None:
+        context.route("**/*", self.route)
+        context.route_web_socket(re.compile(".*"), self.websocket)
+        page.on("requestfailed", self.request_failed)
+        page.on("console", self.console)
+
+    def route(self, route: Route) -> None:
+        request = route.request
+        decision = classify(request.url)
+        try:
+            if decision.kind is Kind.SITE:
+                self._serve_site(route)
+            elif decision.kind is Kind.FETCH:
+                self._fetch(route)
+            else:
+                self.refuse(request.url, decision.reason, request.resource_type)
+                route.abort("blockedbyclient")
+        except OSError as exc:  # a site file that vanished or is unreadable
+            self.refuse(request.url, f"could not be read ({exc.strerror or exc})")
+            with contextlib.suppress(Error):
+                route.abort("failed")
+        except Error:
+            pass  # the page closed while the answer was on its way
+
+    def _serve_site(self, route: Route) -> None:
+        request = route.request
+        url_path = unquote(urlsplit(request.url).path)
+        path = resolve_site_path(self.project_dir, url_path)
+        if path is None:
+            if url_path not in IGNORED_MISSING:
+                self.refuse(request.url, "not in the composition folder", request.resource_type)
+            route.fulfill(status=404, body=b"not found")
+            return
+        size = path.stat().st_size
+        headers = {
+            "content-type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            "accept-ranges": "bytes",
+        }
+        try:
+            span = byte_range(request.headers.get("range"), size)
+        except RangeNotSatisfiableError:
+            route.fulfill(status=416, headers={"content-range": f"bytes */{size}"}, body=b"")
+            return
+        if span is None:
+            route.fulfill(status=200, headers=headers, body=path.read_bytes())
+            return
+        first, last = span
+        headers["content-range"] = f"bytes {first}-{last}/{size}"
+        route.fulfill(status=206, headers=headers, body=read_range(path, first, last))
+
+    def _fetch(self, route: Route) -> None:
+        request = route.request
+        try:
+            response = guarded_fetch(
+                request.method,
+                request.url,
+                list(request.headers.items()),
+                request.post_data_buffer,
+                resolver=self.resolver,
+                fetcher=self.fetcher,
+            )
+        except RefusedError as exc:
+            reason = (
+                exc.reason if exc.url == request.url else f"redirects to {exc.url}: {exc.reason}"
+            )
+            self.refuse(request.url, reason, request.resource_type)
+            route.abort("blockedbyclient")
+            return
+        if response.status >= 400:
+            self.refuse(request.url, f"answered HTTP {response.status}", request.resource_type)
+        route.fulfill(status=response.status, headers=dict(response.headers), body=response.body)
+
+    def websocket(self, ws: WebSocketRoute) -> None:
+        # Not connected to the server: the page gets a closed socket.
+        self.refuse(ws.url, classify(ws.url).reason, "websocket")
+        ws.close(code=1008, reason="blocked by framerun")
+
+    def request_failed(self, request: Request) -> None:
+        decision = classify(request.url)
+        if decision.kind is Kind.BLOCK:
+            self.refuse(request.url, decision.reason, request.resource_type)
+
+    def console(self, message: ConsoleMessage) -> None:
+        for url in console_urls(message.text):
+            decision = classify(url)
+            if decision.kind is Kind.BLOCK:
+                self.refuse(url, decision.reason)
+
+    def error(self) -> AssetFetchFailedError | None:
+        """The refusals so far as one error (None if there were none)."""
+        refusals = self.refusals
+        if not refusals:
+            return None
+        listed = "; ".join(f"{display_url(r.url)} ({r.reason})" for r in refusals[:MAX_LISTED])
+        if len(refusals) > MAX_LISTED:
+            listed += f"; and {len(refusals) - MAX_LISTED} more"
+        missing = all(r.reason == "not in the composition folder" for r in refusals)
+        fix = "add the files to the composition folder or fix their paths" if missing else FIX
+        noun = "URL" if len(refusals) == 1 else "URLs"
+        return AssetFetchFailedError(
+            f"the page requested {len(refusals)} {noun} it could not load: {listed}; {fix}"
+        )
+
+
 @dataclass
 class CompositionPage:
     """A loaded composition: seek to a time, then capture."""
@@ -92,14 +276,37 @@ class CompositionPage:
     cdp: Any
     spec: PageSpec
     settings: EngineSettings
-    blocked: list[str] = field(default_factory=list)
+    guard: PageGuard
+    renderer: str = ""
+    fonts: tuple[str, ...] = field(default_factory=tuple)  # families loaded at open
 
     def seek(self, frame: int) -> None:
+        """Show ``frame``; raises if a font failed or a request was refused meanwhile.
+
+        A request a frame starts without awaiting it may be reported at the next
+        seek (or :meth:`check`), but never reaches its target either way.
+        """
         ms = frame * 1000.0 / self.spec.fps
         try:
-            self.page.evaluate("ms => window.__framerun.seek(ms)", ms)
+            font_failed = self.page.evaluate(SEEK_JS, ms)
         except Error as exc:
             raise _classify(exc, f"seek to frame {frame}") from None
+        if font_failed:
+            _raise_font_error(self.page, self.guard)
+        self.check()
+
+    def evaluate(self, expression: str, arg: Any = None) -> Any:
+        """Run a JS function in the page; browser failures become framerun errors."""
+        try:
+            return self.page.evaluate(expression, arg)
+        except Error as exc:
+            raise _classify(exc, "evaluating a script in the page") from None
+
+    def check(self) -> None:
+        """Raise AssetFetchFailedError if any request has been refused so far."""
+        error = self.guard.error()
+        if error is not None:
+            raise error
 
     def capture(self, fmt: str, *, jpeg_quality: int = 92) -> bytes:
         """One screenshot of the viewport: ``jpeg`` (fast path) or ``png`` (lossless)."""
@@ -120,12 +327,27 @@ class CompositionPage:
 
 
 class BrowserSession:
-    """A warm browser reused across chunks; each chunk gets a fresh context and page."""
+    """A warm browser reused across chunks; each chunk gets a fresh context and page.
 
-    def __init__(self, settings: EngineSettings | None = None) -> None:
+    ``resolver`` and ``fetcher`` are the network guard's seam: tests pass fakes to
+    simulate DNS answers and redirects without a network.
+    """
+
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        *,
+        resolver: Resolver | None = None,
+        fetcher: Fetcher | None = None,
+    ) -> None:
         self.settings = settings or engine_settings()
+        self.resolver = resolver or system_resolver
+        self.fetcher = fetcher or HttpsFetcher(
+            timeout_s=self.settings.fetch_timeout_s, max_bytes=self.settings.max_fetch_bytes
+        )
         self._pw: Playwright | None = None
         self._browser: Browser | None = None
+        self._renderer: tuple[Browser, str | None] | None = None
 
     def _ensure(self) -> Browser:
         if self._browser is None or not self._browser.is_connected():
@@ -133,23 +355,49 @@ class BrowserSession:
             if self._pw is None:
                 self._pw = sync_playwright().start()
             self._browser = self._pw.chromium.launch(
-                executable_path=self.settings.chrome_path, args=list(CHROME_ARGS)
+                executable_path=self.settings.chrome_path,
+                args=[*CHROME_ARGS, *self.settings.extra_chrome_args],
             )
         return self._browser
 
-    def open(self, spec: PageSpec) -> CompositionPage:
-        """Load the composition and wait until it is ready for its first seek."""
+    def gpu_renderer(self) -> str:
+        """The WebGL renderer, checked to be SwiftShader; probed once per browser launch."""
         browser = self._ensure()
+        if self._renderer is None or self._renderer[0] is not browser:
+            try:
+                context = browser.new_context()
+                try:
+                    renderer = context.new_page().evaluate(RENDERER_JS)
+                finally:
+                    context.close()
+            except Error as exc:
+                raise _classify(exc, "checking the WebGL renderer") from None
+            self._renderer = (browser, renderer)
+        return check_gpu_renderer(self._renderer[1])
+
+    def open(self, spec: PageSpec) -> CompositionPage:
+        """Load the composition, run the checks and wait until it is ready for its first seek."""
+        renderer = self.gpu_renderer()
         try:
-            context = browser.new_context(
+            context = self._ensure().new_context(
                 viewport={"width": spec.width, "height": spec.height},
                 # Dates and number formats must not depend on the worker's locale.
                 timezone_id="UTC",
                 locale="en-US",
                 device_scale_factor=1,
+                # A service worker's requests would bypass the request guard.
+                service_workers="block",
             )
         except Error as exc:
             raise _classify(exc, "opening a page") from None
+        try:
+            return self._load(context, spec, renderer)
+        except BaseException:
+            with contextlib.suppress(Error):
+                context.close()
+            raise
+
+    def _load(self, context: BrowserContext, spec: PageSpec, renderer: str) -> CompositionPage:
         config = {
             "fps": spec.fps,
             "width": spec.width,
@@ -161,9 +409,9 @@ class BrowserSession:
         context.add_init_script(path=str(RUNTIME_JS))
         for adapter in sorted(ADAPTERS_DIR.glob("*.js")):
             context.add_init_script(path=str(adapter))
-        blocked: list[str] = []
-        context.route("**/*", lambda route: _serve(route, spec.project_dir, blocked))
+        guard = PageGuard(spec.project_dir, resolver=self.resolver, fetcher=self.fetcher)
         page = context.new_page()
+        guard.attach(context, page)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         cdp = context.new_cdp_session(page)
@@ -176,17 +424,28 @@ class BrowserSession:
         try:
             page.goto(f"{SITE_ORIGIN}/{spec.entry}", wait_until="load", timeout=timeout_ms)
             page.wait_for_function("() => !!window.__framerun", timeout=timeout_ms)
-            page.evaluate("() => window.__framerun.ready()")
+            page.evaluate(READY_JS, timeout_ms)
+            report = page.evaluate(PAGE_CHECK_JS, timeout_ms)
         except Error as exc:
-            context.close()
-            raise _classify(exc, f"loading '{spec.entry}'") from None
+            error = _classify(exc, f"loading '{spec.entry}'")
+            # A refused script or font is the likelier cause of a page that never settles.
+            if isinstance(error, CompositionTimeoutError):
+                error = guard.error() or error
+            raise error from None
+        check_gpu_mode(report["hardware"])
+        font_failure = font_error(report["failed"], report["sources"], guard.refusals)
+        if font_failure is not None:
+            raise font_failure
+        refused = guard.error()
+        if refused is not None:
+            raise refused
         if errors:
-            context.close()
             raise PageScriptError(
                 f"the composition threw while loading: {errors[0]}; fix the script error"
             )
         page.set_default_timeout(self.settings.seek_timeout_s * 1000)
-        return CompositionPage(page, cdp, spec, self.settings, blocked)
+        fonts = loaded_families(report["loaded"])
+        return CompositionPage(page, cdp, spec, self.settings, guard, renderer, fonts)
 
     @property
     def version(self) -> str:
@@ -199,22 +458,19 @@ class BrowserSession:
         if self._pw is not None:
             self._pw.stop()
         self._browser = self._pw = None
+        self._renderer = None
 
 
-def _serve(route: Route, project_dir: Path, blocked: list[str]) -> None:
-    """Fulfil site requests from the project folder; refuse everything else."""
-    url = route.request.url
-    parts = urlsplit(url)
-    if f"{parts.scheme}://{parts.netloc}" != SITE_ORIGIN:
-        blocked.append(url)
-        route.abort("blockedbyclient")
-        return
-    path = resolve_site_path(project_dir, unquote(parts.path))
-    if path is None:
-        route.fulfill(status=404, body=b"not found")
-        return
-    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    route.fulfill(status=200, body=path.read_bytes(), headers={"content-type": ctype})
+def _raise_font_error(page: Page, guard: PageGuard) -> None:
+    """A face failed after the page opened: name it (the full report costs one evaluate)."""
+    try:
+        report = page.evaluate(PAGE_CHECK_JS, 0)
+    except Error as exc:
+        raise _classify(exc, "checking fonts") from None
+    failed = [face for face in report["failed"] if face["status"] == "error"]  # not in flight
+    error = font_error(failed, report["sources"], guard.refusals)
+    if error is not None:
+        raise error
 
 
 def _classify(exc: Error, doing: str) -> Exception:

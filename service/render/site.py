@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,3 +46,43 @@ def resolve_site_path(root: Path, url_path: str) -> Path | None:
     if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
         return None
     return candidate
+
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+class RangeNotSatisfiableError(ValueError):
+    """A ``Range`` that starts past the end of the file (answered 416)."""
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (first, last) byte a ``Range: bytes=…`` header asks of a ``size``-byte
+    file, or None to send the whole file.
+
+    ``<video>``/``<audio>`` seek by asking for byte ranges; without 206 answers Chrome
+    cannot seek media at all. Multi-range and malformed headers get the whole file
+    (RFC 9110 lets a server ignore Range).
+    """
+    match = _RANGE.match(header or "")
+    if match is None:
+        return None
+    first_text, last_text = match.groups()
+    if not first_text and not last_text:
+        return None  # "bytes=-": malformed, ignored
+    if not first_text:  # bytes=-N: the last N bytes
+        if int(last_text) == 0 or size == 0:
+            raise RangeNotSatisfiableError(header)
+        return max(0, size - int(last_text)), size - 1
+    first = int(first_text)
+    if last_text and int(last_text) < first:
+        return None  # invalid: ignored
+    if first >= size:
+        raise RangeNotSatisfiableError(header)
+    return first, min(int(last_text), size - 1) if last_text else size - 1
+
+
+def read_range(path: Path, first: int, last: int) -> bytes:
+    """Bytes first..last (inclusive) of ``path``, without reading the rest."""
+    with path.open("rb") as fh:
+        fh.seek(first)
+        return fh.read(last - first + 1)

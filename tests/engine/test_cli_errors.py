@@ -51,8 +51,9 @@ CASES: dict[str, BadInput] = {
     "missing-root-attribute": BadInput(
         ("{project}", "-o", "{out}"),
         "INVALID_COMPOSITION",
-        ("data-fps", "--fps"),
-        {"root_attrs": 'data-width="320" data-height="240" data-duration="1"'},
+        # data-fps is optional (30, as in HyperFrames); the size is not.
+        ("data-width", "--width"),
+        {"root_attrs": 'data-height="240" data-fps="30" data-duration="1"'},
     ),
     "invalid-root-attribute": BadInput(
         ("{project}", "-o", "{out}"),
