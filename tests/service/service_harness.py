@@ -83,16 +83,17 @@ def start_service(
             stderr=subprocess.STDOUT,
             cwd=work_dir,
         )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: CI machines are busy
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited: {log_path.read_text()}")
         try:
-            if requests.get(url + "/healthz", timeout=1).ok:
+            if requests.get(url + "/healthz", timeout=2).ok:
                 return RunningService(url, bucket, issuer, process, log_path)
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or a read timeout under load
             time.sleep(0.1)
     process.kill()
+    process.wait(timeout=10)
     raise RuntimeError(f"gunicorn did not become healthy: {log_path.read_text()}")
 
 
