@@ -57,9 +57,10 @@ def main() -> None:
     "-o",
     "--output",
     required=True,
-    type=click.Path(path_type=Path),
+    # A str, not a Path: a trailing "/" (a folder of PNGs) must survive to format_for_output.
+    type=click.Path(),
     envvar="FRAMERUN_OUTPUT",
-    help="Output file (.mp4).",
+    help="Output file (.mp4, .webm, .mov, .tar) or, for --format png-sequence, a new folder.",
 )
 @click.option(
     "--composition",
@@ -83,7 +84,12 @@ def main() -> None:
     show_default=True,
     envvar="FRAMERUN_QUALITY",
 )
-@click.option("--crf", type=int, envvar="FRAMERUN_CRF", help="x264 CRF 0–51 (not with --bitrate).")
+@click.option(
+    "--crf",
+    type=int,
+    envvar="FRAMERUN_CRF",
+    help="CRF, 0–51 for mp4, 0–63 for webm (not with --bitrate; not for mov or png-sequence).",
+)
 @click.option(
     "--bitrate",
     type=str,
@@ -125,14 +131,29 @@ def main() -> None:
 @click.option(
     "--format",
     "video_format",
-    type=click.Choice(["mp4", "webm"]),
+    type=click.Choice(["mp4", "webm", "mov", "png-sequence"]),
     envvar="FRAMERUN_FORMAT",
-    help="mp4 (H.264) or webm (VP9); default: the output's suffix.",
+    help="mp4 (H.264/H.265), webm (VP9), mov (ProRes) or png-sequence (lossless PNGs); "
+    "default: the output's suffix, a trailing / meaning png-sequence.",
+)
+@click.option(
+    "--codec",
+    type=click.Choice(["h264", "h265"]),
+    default="h264",
+    show_default=True,
+    envvar="FRAMERUN_CODEC",
+    help="mp4's codec; h265 is tagged hvc1 for QuickTime and Safari.",
+)
+@click.option(
+    "--transparent",
+    is_flag=True,
+    envvar="FRAMERUN_TRANSPARENT",
+    help="Keep the page's transparency (mov: ProRes 4444, webm: VP9 alpha, png-sequence: RGBA).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def render(
     project: Path,
-    output: Path,
+    output: str,
     composition: str,
     width: str | None,
     height: str | None,
@@ -148,9 +169,12 @@ def render(
     frame_range: str | None,
     chunk_size: int | None,
     video_format: str | None,
+    codec: str,
+    transparent: bool,
     quiet: bool,
 ) -> None:
-    """Render PROJECT (a folder with an HTML composition) to a video on this machine."""
+    """Render PROJECT (a folder with an HTML composition) to a video, or to numbered
+    PNGs, on this machine."""
     from framerun.progress import RenderProgressBar
     from framerun.render import parse_frame_range
     from framerun.render import render as do_render
@@ -183,6 +207,8 @@ def render(
                 frames=frames,
                 chunk_size=chunk_size,
                 format=video_format,
+                codec=codec,
+                transparent=transparent,
                 on_plan=bar.start,
                 on_frames=bar.advance,
             )

@@ -141,6 +141,26 @@ def cloudrun() -> None:
 @click.option(
     "--variables", "variables_json", envvar="FRAMERUN_VARIABLES", help="JSON object of values."
 )
+@click.option(
+    "--format",
+    "video_format",
+    type=click.Choice(["mp4", "webm", "mov", "png-sequence"]),
+    envvar="FRAMERUN_FORMAT",
+    help="mp4, webm, mov (ProRes) or png-sequence (one .tar of PNGs); "
+    "default: --output-key's suffix, else mp4. Overrides the config's format.",
+)
+@click.option(
+    "--codec",
+    type=click.Choice(["h264", "h265"]),
+    envvar="FRAMERUN_CODEC",
+    help="mp4's codec (default h264); h265 is tagged hvc1 for QuickTime and Safari.",
+)
+@click.option(
+    "--transparent",
+    is_flag=True,
+    envvar="FRAMERUN_TRANSPARENT",
+    help="Keep transparency (mov: ProRes 4444, webm: VP9 alpha, png-sequence: RGBA).",
+)
 @click.option("--wait", is_flag=True, envvar="FRAMERUN_WAIT", help="Follow it to the end.")
 @click.option("--json", "as_json", is_flag=True, envvar="FRAMERUN_JSON", help="Print JSON.")
 @click.option(
@@ -156,6 +176,9 @@ def render(
     output_key: str | None,
     config_json: str | None,
     variables_json: str | None,
+    video_format: str | None,
+    codec: str | None,
+    transparent: bool,
     wait: bool,
     as_json: bool,
     poll_interval: float,
@@ -169,7 +192,13 @@ def render(
     seams = _seams(ctx)
     with _errors_as_exit():
         target = _target(ctx, connection)
-        config = _config(config_json, variables_json)
+        config = _with_format(
+            _config(config_json, variables_json),
+            output_key=output_key,
+            video_format=video_format,
+            codec=codec,
+            transparent=transparent,
+        )
         handle = render_to_cloud_run(
             project,
             config,
@@ -235,6 +264,33 @@ def _config(config_json: str | None, variables_json: str | None) -> dict[str, An
         if not isinstance(base, dict):
             raise InvalidConfigError("--config-json's variables must be an object")
         config = {**config, "variables": {**base, **variables}}
+    return config
+
+
+def _with_format(
+    config: dict[str, Any],
+    *,
+    output_key: str | None,
+    video_format: str | None,
+    codec: str | None,
+    transparent: bool,
+) -> dict[str, Any]:
+    """The flags over the config's format, codec and transparent, and the format the
+    output key's suffix names (a .webm key gets WebM bytes, not MP4)."""
+    from framerun_service.render.encoding import format_for_output
+
+    config = dict(config)
+    if video_format is not None:
+        config["format"] = video_format
+    if codec is not None:
+        config["codec"] = codec
+    if transparent:
+        config["transparent"] = True
+    explicit = config.get("format")
+    if output_key is not None and (explicit is None or isinstance(explicit, str)):
+        config["format"] = format_for_output(output_key, explicit)
+        if explicit is None and config["format"] == "mp4":
+            del config["format"]  # the default: keep the config as the user wrote it
     return config
 
 

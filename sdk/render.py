@@ -37,11 +37,17 @@ def render(
     workers: int | None = None,
     frames: tuple[int, int] | None = None,
     chunk_size: int | None = None,
-    format: str | None = None,  # mp4 | webm; default: the output's suffix, else mp4
+    format: str | None = None,  # mp4 | webm | mov | png-sequence; default: the output's name
+    codec: str = "h264",  # mp4 only: h264 | h265
+    transparent: bool = False,  # keep alpha (mov, webm, png-sequence)
     on_plan: Callable[[Any], None] | None = None,
     on_frames: Callable[[int], None] | None = None,
 ) -> Any:
-    """Render a composition to a video file on this machine; returns a LocalRenderResult.
+    """Render a composition to a video file (or a folder of PNGs) on this machine.
+
+    Returns a LocalRenderResult. The format comes from ``format`` or the output's
+    name: ``.mp4``, ``.webm``, ``.mov``, ``.tar`` (a PNG sequence in one tar) or a
+    name ending in ``/`` (a folder of PNGs).
 
     Imports the engine lazily so ``import framerun`` stays light. Workers are
     spawned processes that re-import the calling script, so call this under an
@@ -75,13 +81,15 @@ def render(
         crf=crf,
         bitrate=bitrate,
         format=format_for_output(str(output), format),
+        codec=codec,
+        transparent=transparent,
     )
     frame_range(comp, frames)
 
-    from framerun_service.render.local import check_output_path, render_local
+    from framerun_service.render.local import check_output_path, render_local, writes_folder
 
     out_path = Path(output)
-    check_output_path(out_path)
+    check_output_path(out_path, folder=writes_folder(enc, out_path))
     return render_local(
         comp,
         enc,

@@ -100,24 +100,34 @@ def plan_request(storage: Storage, body: dict[str, Any], *, bucket: str) -> Plan
 
 def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> dict[str, Any]:
     from framerun_service.render.browser import browser_version
+    from framerun_service.render.chunk import page_spec
     from framerun_service.render.composition import load_composition
     from framerun_service.render.config import RenderConfig
+    from framerun_service.render.media import composition_clips
     from framerun_service.render.plan import make_plan
+    from framerun_service.render.probe import probe_composition
     from framerun_service.render.site import site_tree_hash
 
     started = time.perf_counter()
     config = RenderConfig.from_json(req.config)
     site = engine.site(storage, req.site_uri)
     comp = load_composition(site, entry=config.composition, overrides=config.overrides())
+    encoder = config.encoder(comp.fps)
+    _check_output_name(req.output_uri, encoder.container)
     the_plan = make_plan(
         comp,
-        config.encoder(comp.fps),
+        encoder,
         site_hash=site_tree_hash(site),
         browser_version=browser_version(),
         frames=config.frames,
         chunk_size=config.chunk_size,
         target_chunk_frames=config.target_chunk_frames,
         max_parallel_chunks=config.max_parallel_chunks,
+        audio=composition_clips(comp),
+    )
+    # Fonts, the GPU and the network guard fail here, before any chunk fans out.
+    probe_composition(
+        engine.session(), page_spec(the_plan, site), last_frame=the_plan.frame_end - 1
     )
     envelope = {
         "renderId": req.render_id,
@@ -149,6 +159,20 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
         "maxParallelChunks": the_plan.max_parallel_chunks,
         "warnings": list(comp.warnings),
     }
+
+
+def _check_output_name(output_uri: str, container: str) -> None:
+    """An output named .webm must hold WebM: refuse a name of another format."""
+    from framerun_service.errors import InvalidConfigError
+    from framerun_service.render.encoding import EXTENSIONS
+
+    suffix = output_uri.rsplit("/", 1)[-1].rpartition(".")[2].lower()
+    known = set(EXTENSIONS.values())
+    if suffix in known and suffix != EXTENSIONS[container]:
+        raise InvalidConfigError(
+            f"output {output_uri} is named .{suffix} but the format is {container}; "
+            f"name it .{EXTENSIONS[container]} or set format to match"
+        )
 
 
 def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, dict[str, Any]]:
@@ -235,10 +259,10 @@ def render_chunk(
 def assemble(
     storage: Storage, engine: Engine, req: AssembleRequest, *, bucket: str
 ) -> dict[str, Any]:
-    from framerun_service.render.assemble import assemble as concat
-    from framerun_service.render.chunk import chunk_tag
+    from framerun_service.render.encoding import PNG_SEQUENCE
+    from framerun_service.render.finish import finish_render
 
-    the_plan, _ = _load_plan(storage, req.plan_uri, req.plan_hash)
+    the_plan, envelope = _load_plan(storage, req.plan_uri, req.plan_hash)
     if req.chunk_count != len(the_plan.chunks):
         raise PlanHashMismatchError(
             f"chunkCount {req.chunk_count} does not match the plan's {len(the_plan.chunks)}"
@@ -266,18 +290,22 @@ def assemble(
         )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=_work(engine)) as tmp:
-        paths = []
-        for spec in the_plan.chunks:
-            uri = chunk_uri(bucket, req.render_id, spec.index, the_plan.encoder.extension)
-            if not _has_plan_hash(storage, uri, req.plan_hash):
-                raise ChunkMismatchError(
-                    f"chunk {spec.index} ({uri}) is missing or from another plan"
-                )
-            path = Path(tmp) / f"{spec.index:05d}.{the_plan.encoder.extension}"
-            storage.download_to(uri, path)
-            paths.append(path)
         out = Path(tmp) / f"output.{the_plan.encoder.extension}"
-        result = concat(paths, out, fps=the_plan.fps, plan_tag=chunk_tag(req.plan_hash))
+        if the_plan.encoder.container == PNG_SEQUENCE:
+            result = _concat_png_tars(storage, the_plan, req, Path(tmp), out, bucket=bucket)
+        else:
+            paths = []
+            for spec in the_plan.chunks:
+                path = Path(tmp) / f"{spec.index:05d}.{the_plan.encoder.extension}"
+                storage.download_to(_chunk_object(storage, the_plan, req, spec, bucket), path)
+                paths.append(path)
+            # The audio sources are site files: the site is fetched only when there is sound.
+            site = (
+                engine.site(storage, envelope["siteUri"], the_plan.site_hash)
+                if the_plan.audio
+                else Path(tmp)
+            )
+            result = finish_render(the_plan, paths, out, site_dir=site, work_dir=Path(tmp))
         if result.frames != the_plan.total_frames:
             raise ChunkMismatchError(
                 f"assembled {result.frames} frames, the plan has {the_plan.total_frames}"
@@ -303,6 +331,43 @@ def assemble(
         "seconds": round(seconds, 3),
         "cached": False,
     }
+
+
+def _chunk_object(
+    storage: Storage, the_plan: Any, req: AssembleRequest, spec: Any, bucket: str
+) -> str:
+    """The chunk's object, refused unless it was rendered from this plan."""
+    uri = chunk_uri(bucket, req.render_id, spec.index, the_plan.encoder.extension)
+    if not _has_plan_hash(storage, uri, req.plan_hash):
+        raise ChunkMismatchError(f"chunk {spec.index} ({uri}) is missing or from another plan")
+    return uri
+
+
+def _concat_png_tars(
+    storage: Storage, the_plan: Any, req: AssembleRequest, tmp: Path, out: Path, *, bucket: str
+) -> Any:
+    """A PNG sequence's chunk tars into one tar, fetching and dropping one chunk at a time.
+
+    The work folder is memory on Cloud Run, and PNG chunks are large: holding
+    every chunk and the output at once would need twice the sequence's size.
+    """
+    from framerun_service.render.assemble import AssembleResult
+    from framerun_service.render.chunk import chunk_tag
+    from framerun_service.render.pngseq import PngSequenceTar
+
+    output = PngSequenceTar(out, plan_tag=chunk_tag(req.plan_hash))
+    try:
+        for spec in the_plan.chunks:
+            path = tmp / f"{spec.index:05d}.tar"
+            storage.download_to(_chunk_object(storage, the_plan, req, spec, bucket), path)
+            output.append_chunk(path)
+            path.unlink()
+        output.close()
+    except BaseException:
+        output.abort()
+        raise
+    frames = output.frames
+    return AssembleResult(out, frames, out.stat().st_size, float(frames / the_plan.fps))
 
 
 def _write_record(storage: Storage, uri: str, record: dict[str, Any], plan_hash: str) -> None:

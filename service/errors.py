@@ -25,8 +25,8 @@ callers catch them idiomatically::
     ├── ForbiddenError                    FORBIDDEN              no   403
     ├── CompositionTimeoutError           COMPOSITION_TIMEOUT    no   422
     ├── PageScriptError                   PAGE_SCRIPT_ERROR      no   422
-    ├── FontFetchFailedError              FONT_FETCH_FAILED      no   422 (never a fallback font)
-    ├── AssetFetchFailedError             ASSET_FETCH_FAILED     no   422 (network guard, missing files)
+    ├── FontFetchFailedError              FONT_FETCH_FAILED      no   422 (no fallback fonts)
+    ├── AssetFetchFailedError             ASSET_FETCH_FAILED     no   422 (network guard)
     ├── MediaInvalidError                 MEDIA_INVALID          no   422 (<audio>/<video> sources)
     ├── BrowserGpuNotSoftwareError        BROWSER_GPU_NOT_SOFTWARE no 422 (SwiftShader only)
     ├── PlanHashMismatchError             PLAN_HASH_MISMATCH     no   409

@@ -288,12 +288,19 @@ class CompositionPage:
         """
         ms = frame * 1000.0 / self.spec.fps
         try:
-            font_failed = self.page.evaluate(SEEK_JS, ms)
+            state = self.page.evaluate(SEEK_JS, ms)
         except Error as exc:
             raise _classify(exc, f"seek to frame {frame}") from None
-        if font_failed:
+        if state["fontFailed"]:
             _raise_font_error(self.page, self.guard)
         self.check()
+        if state["error"]:
+            # A frame drawn after a callback threw would be silently wrong.
+            first = state["error"].splitlines()[0]
+            raise PageScriptError(
+                f"the composition threw while showing frame {frame}: {first}; "
+                "fix the script error"
+            )
 
     def evaluate(self, expression: str, arg: Any = None) -> Any:
         """Run a JS function in the page; browser failures become framerun errors."""

@@ -77,9 +77,14 @@ PAGE_CHECK_JS = """async (timeoutMs) => {
 }"""
 
 # The seek, then a cheap look for faces that failed since (a frame added them).
+# One round trip per frame: seek, then report a failed font and the first exception a
+# page callback (timer, rAF, adapter) threw, which the runtime caught and recorded.
 SEEK_JS = """async (ms) => {
   await window.__framerun.seek(ms);
-  return document.fonts ? Array.from(document.fonts).some((f) => f.status === "error") : false;
+  const fontFailed = document.fonts
+    ? Array.from(document.fonts).some((f) => f.status === "error") : false;
+  const errors = window.__framerun.errors;
+  return { fontFailed, error: errors.length ? String(errors[0]) : null };
 }"""
 
 

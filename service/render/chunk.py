@@ -1,4 +1,4 @@
-"""Render one chunk: frames [start, end) of a plan → one closed-GOP MP4.
+"""Render one chunk: frames [start, end) of a plan → one closed-GOP video, or a tar of PNGs.
 
 Capture and encoding overlap: the browser renders frame N+1 while a second
 thread decodes and encodes frame N. The queue between them is bounded, so
@@ -19,7 +19,9 @@ from pathlib import Path
 
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.encode import ChunkEncoder
+from framerun_service.render.encoding import PNG_SEQUENCE
 from framerun_service.render.plan import ChunkSpec, Plan
+from framerun_service.render.pngseq import PngChunkWriter
 
 QUEUE_DEPTH = 4
 _DONE = None
@@ -42,6 +44,7 @@ def chunk_tag(plan_hash: str) -> str:
 
 
 def page_spec(plan: Plan, project_dir: Path) -> PageSpec:
+    """The page a plan's frames are captured from; transparent when the output keeps alpha."""
     return PageSpec(
         project_dir=project_dir,
         entry=plan.entry,
@@ -49,6 +52,17 @@ def page_spec(plan: Plan, project_dir: Path) -> PageSpec:
         height=plan.height,
         fps=float(plan.fps),
         variables=plan.variables,
+        transparent=plan.encoder.alpha,
+    )
+
+
+def chunk_writer(plan: Plan, path: Path) -> ChunkEncoder | PngChunkWriter:
+    """What turns the plan's captured frames into a chunk file: an encoder, or a tar of PNGs."""
+    tag = chunk_tag(plan.plan_hash)
+    if plan.encoder.container == PNG_SEQUENCE:
+        return PngChunkWriter(path, width=plan.width, height=plan.height, plan_tag=tag)
+    return ChunkEncoder(
+        path, plan.encoder, width=plan.width, height=plan.height, fps=plan.fps, plan_tag=tag
     )
 
 
@@ -60,25 +74,19 @@ def render_chunk(
     out_path: Path,
     *,
     on_frames: ProgressFn | None = None,
-    capture_format: str = "jpeg",
+    capture_format: str | None = None,
     encode: bool = True,
 ) -> ChunkResult:
-    """Render ``chunk`` to ``out_path``; ``encode=False`` measures capture alone."""
+    """Render ``chunk`` to ``out_path``; ``encode=False`` measures capture alone.
+
+    ``capture_format`` (``jpeg`` or ``png``) defaults to what the plan's output
+    needs: PNG for alpha and PNG sequences, JPEG otherwise.
+    """
     started = time.perf_counter()
+    capture_format = capture_format or plan.encoder.capture_format
     page = session.open(page_spec(plan, project_dir))
     tmp_path = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
-    encoder = (
-        ChunkEncoder(
-            tmp_path,
-            plan.encoder,
-            width=plan.width,
-            height=plan.height,
-            fps=plan.fps,
-            plan_tag=chunk_tag(plan.plan_hash),
-        )
-        if encode
-        else None
-    )
+    encoder = chunk_writer(plan, tmp_path) if encode else None
     frames: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
     failure: list[BaseException] = []
 
@@ -105,6 +113,7 @@ def render_chunk(
                 break
             if on_frames is not None:
                 on_frames(1)
+        page.check()  # a request the last frame started without awaiting it
     except BaseException:
         frames.put(_DONE)
         worker.join()

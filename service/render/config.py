@@ -13,6 +13,7 @@ from typing import Any
 from framerun_service.errors import InvalidConfigError
 from framerun_service.render.composition import Overrides
 from framerun_service.render.encoding import (
+    DEFAULT_CODEC,
     DEFAULT_FORMAT,
     DEFAULT_QUALITY,
     EncoderSettings,
@@ -41,6 +42,8 @@ _WIRE_NAMES = {
     "frames": "frames",
     "webhookUrl": "webhook_url",
     "format": "format",
+    "codec": "codec",
+    "transparent": "transparent",
 }
 
 
@@ -61,6 +64,8 @@ class RenderConfig:
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS
     frames: tuple[int, int] | None = None
     format: str = DEFAULT_FORMAT
+    codec: str = DEFAULT_CODEC  # mp4 only: h264 | h265
+    transparent: bool = False  # keep alpha: mov, webm or png-sequence
     webhook_url: str | None = None  # notified on success and failure; not part of the plan
 
     @classmethod
@@ -90,6 +95,11 @@ class RenderConfig:
             raise InvalidConfigError("composition must be a file name")
         if not isinstance(kwargs.get("quality", ""), str):
             raise InvalidConfigError("quality must be draft, standard or high")
+        for name in ("format", "codec"):
+            if not isinstance(kwargs.get(name, ""), str):
+                raise InvalidConfigError(f"{name} must be a string, got {kwargs[name]!r}")
+        if not isinstance(kwargs.get("transparent", False), bool):
+            raise InvalidConfigError("transparent must be true or false")
         url = kwargs.get("webhook_url")
         if url is not None and (
             not isinstance(url, str)
@@ -120,5 +130,11 @@ class RenderConfig:
 
     def encoder(self, fps: Any) -> EncoderSettings:
         return encoder_settings(
-            fps=fps, quality=self.quality, crf=self.crf, bitrate=self.bitrate, format=self.format
+            fps=fps,
+            quality=self.quality,
+            crf=self.crf,
+            bitrate=self.bitrate,
+            format=self.format,
+            codec=self.codec,
+            transparent=self.transparent,
         )

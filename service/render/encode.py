@@ -1,8 +1,11 @@
 """PyAV encoding of captured frames into one closed-GOP chunk.
 
-Frames arrive as JPEG (the fast path) or PNG bytes. JPEGs decode with PyAV's
-mjpeg decoder (≈4 ms at 1080p) and swscale converts JFIF's BT.601 full range to
-BT.709 limited range. Memory is constant: one frame in flight.
+Frames arrive as JPEG (the fast path) or PNG bytes (lossless, and the only
+capture that carries alpha). JPEGs decode with PyAV's mjpeg decoder (≈4 ms at
+1080p) and swscale converts JFIF's BT.601 full range to BT.709 limited range;
+an RGBA PNG keeps its alpha plane through the same conversion into yuva420p
+(VP9) or yuva444p10le (ProRes 4444), straight (not premultiplied) as the PNG
+holds it. Memory is constant: one frame in flight.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.video.frame import PictureType
 from av.video.reformatter import Interpolation, VideoReformatter
 from framerun_service.render.encoding import EncoderSettings
 
@@ -21,8 +25,8 @@ _INTERP = Interpolation.POINT
 
 
 class ChunkEncoder:
-    """Encode frames to an MP4 whose first frame is an IDR and whose SPS/PPS match
-    every other chunk of the same plan."""
+    """Encode frames to a video whose first frame is a keyframe and whose parameter
+    sets (SPS/PPS, VPS for H.265) match every other chunk of the same plan."""
 
     def __init__(
         self,
@@ -43,6 +47,8 @@ class ChunkEncoder:
         self._container.metadata["comment"] = plan_tag
         stream = self._container.add_stream(settings.codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, settings.pix_fmt
+        if settings.codec_tag is not None:
+            stream.codec_tag = settings.codec_tag
         stream.time_base = Fraction(1) / fps
         cc = stream.codec_context
         cc.time_base = Fraction(1) / fps
@@ -70,7 +76,12 @@ class ChunkEncoder:
         self._encode(self._to_yuv(rgb))
 
     def add_png(self, data: bytes) -> None:
-        (frame,) = self._png.decode(av.Packet(data))
+        packet = av.Packet(data)
+        # Without the key flag ffmpeg's PNG decoder takes the packet for a delta
+        # frame (as PNG-in-MOV codes them) and adds it onto the previous picture:
+        # every frame after the first came out as the running sum of the captures.
+        packet.is_keyframe = True
+        (frame,) = self._png.decode(packet)
         self._encode(self._to_yuv(frame))
 
     def _to_yuv(self, rgb: av.VideoFrame) -> av.VideoFrame:
@@ -85,6 +96,10 @@ class ChunkEncoder:
 
     def _encode(self, frame: av.VideoFrame) -> None:
         frame.pts = self.frames
+        # Decoded JPEGs and PNGs come out marked as I pictures, and x264, x265 and
+        # libvpx take that as a forced keyframe: every frame was intra-coded. The
+        # encoder places keyframes itself (the first frame of a chunk is one).
+        frame.pict_type = PictureType.NONE
         frame.time_base = self._time_base  # the codec's; the muxer may change the stream's
         # Tag the frame so x264 writes BT.709 limited VUI, whatever swscale left set.
         frame.color_range = 1

@@ -1,13 +1,22 @@
-"""Encoder settings: quality presets → one frozen description every chunk encodes with.
+"""Encoder settings: format, codec and quality → one frozen description every chunk encodes with.
 
 Pure data, no PyAV import, so the planner can hash it. Identical settings are
-what make chunks stream-copyable: same SPS/PPS, same timebase, IDR first.
+what make chunks stream-copyable: same parameter sets, same timebase, a
+keyframe first. One table per codec says how a quality preset maps onto it:
+
+    format        codec            capture          pixels (opaque / alpha)
+    mp4           H.264 (libx264)  JPEG             yuv420p
+    mp4 --codec h265  H.265 (libx265, hvc1)  JPEG   yuv420p
+    webm          VP9 (libvpx-vp9) JPEG / PNG       yuv420p / yuva420p
+    mov           ProRes (prores_ks) JPEG / PNG     yuv422p10le HQ / yuva444p10le 4444
+    png-sequence  PNG as captured  PNG              RGB / RGBA
 """
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -15,16 +24,36 @@ from framerun_service.errors import InvalidConfigError
 
 QUALITIES = ("draft", "standard", "high")
 DEFAULT_QUALITY = "standard"
-FORMATS = ("mp4", "webm")
+FORMATS = ("mp4", "webm", "mov", "png-sequence")
 DEFAULT_FORMAT = "mp4"
-CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
-# preset, crf per quality. Measured on 1080p bench frames here: superfast is
-# 11 ms of CPU per frame against veryfast's 16–19 ms, for +4 % bytes at crf 20,
+PNG_SEQUENCE = "png-sequence"
+CODECS = ("h264", "h265")  # the choice mp4 offers; every other format has one codec
+DEFAULT_CODEC = "h264"
+# What a chunk and the output are stored as. A PNG sequence travels as an
+# uncompressed tar of numbered PNGs (locally the output is a folder instead).
+EXTENSIONS = {"mp4": "mp4", "webm": "webm", "mov": "mov", PNG_SEQUENCE: "tar"}
+CONTENT_TYPES = {
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+    "mov": "video/quicktime",
+    PNG_SEQUENCE: "application/x-tar",
+}
+# x264/x265: preset, crf per quality. Measured on 1080p bench frames here: superfast
+# is 11 ms of CPU per frame against veryfast's 16–19 ms, for +4 % bytes at crf 20,
 # so "standard" keeps encoding a small share of what capture costs.
 _PRESETS: dict[str, tuple[str, int]] = {
     "draft": ("ultrafast", 28),
     "standard": ("superfast", 20),
-    "high": ("faster", 16),
+    # crf 14: at 16 a render cut into 7-frame chunks measured 44.2 dB (min over
+    # frames) against the same frames in one chunk (x264's mbtree sees less of the
+    # future in a short chunk); at 14, 45.9 dB. "high" must not depend on chunking.
+    "high": ("faster", 14),
+}
+# x265's docs put its default crf 28 level with x264's 23, so these sit 4 higher.
+_X265_PRESETS: dict[str, tuple[str, int]] = {
+    "draft": ("ultrafast", 32),
+    "standard": ("superfast", 24),
+    "high": ("faster", 20),
 }
 # VP9 (webm): deadline, cpu-used, crf per quality. Alt-ref frames and lag are off
 # so every chunk is closed and concatenates by stream copy.
@@ -33,6 +62,15 @@ _VP9_PRESETS: dict[str, tuple[str, int, int]] = {
     "standard": ("realtime", 6, 32),
     "high": ("good", 4, 20),
 }
+# VP9 with alpha: the realtime deadline codes a flat transparent area as alpha 1,
+# not 0, at most crfs (measured with libvpx here); "good" keeps it exactly 0 for
+# about twice realtime's CPU (~7 ms against ~3.5 ms a frame at 640×360).
+_VP9_ALPHA_PRESETS: dict[str, tuple[str, int, int]] = {
+    "draft": ("good", 5, 40),
+    "standard": ("good", 5, 32),
+    "high": ("good", 4, 20),
+}
+PRORES_HQ, PRORES_4444 = 3, 4  # prores_ks profiles
 KEYFRAME_INTERVAL_S = 2
 _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 
@@ -41,23 +79,36 @@ _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 class EncoderSettings:
     """Everything that shapes the bitstream. Part of the plan hash."""
 
-    codec: str = "libx264"
-    container: str = "mp4"
+    codec: str = "libx264"  # libx264 | libx265 | libvpx-vp9 | prores_ks | png
+    container: str = "mp4"  # the format: one of FORMATS
     pix_fmt: str = "yuv420p"
     preset: str = "superfast"
     crf: int | None = 20
     bitrate: int | None = None
     keyint: int = 60
-    threads: int = 1  # fixed: x264 output depends on its thread count
+    threads: int = 1  # fixed: x264/x265 output depends on the thread count
     speed: int | None = None  # VP9 cpu-used
+    profile: int | None = None  # ProRes profile
+    alpha: bool = False  # keep transparency: capture PNG on a transparent page
+    capture: str = "jpeg"  # how frames leave the browser: jpeg (fast) or png (lossless)
 
     @property
     def extension(self) -> str:
-        return self.container
+        return EXTENSIONS[self.container]
 
     @property
     def content_type(self) -> str:
         return CONTENT_TYPES[self.container]
+
+    @property
+    def capture_format(self) -> str:
+        """JPEG is the fast path; see ``capture_for`` for when frames travel as PNG."""
+        return self.capture
+
+    @property
+    def codec_tag(self) -> str | None:
+        """``hvc1``: parameter sets in the sample entry, which QuickTime and Safari require."""
+        return "hvc1" if self.codec == "libx265" else None
 
     def codec_options(self) -> dict[str, str]:
         """The encoder's options: closed GOP and identical headers in every chunk."""
@@ -73,24 +124,44 @@ class EncoderSettings:
             if self.bitrate is None:
                 options.update(crf=str(self.crf), b="0")
             return options
-        options = {"preset": self.preset, "x264-params": self.x264_params()}
+        if self.codec == "prores_ks":
+            # Intra-only: every frame is a keyframe, so any chunking concatenates.
+            # "apl0" is the vendor Apple's own tools write; some NLEs look for it.
+            return {"profile": str(self.profile), "vendor": "apl0"}
+        if self.codec == "libx265":
+            options = {"preset": self.preset, "x265-params": self.x265_params()}
+        else:
+            options = {"preset": self.preset, "x264-params": self.x264_params()}
         if self.bitrate is None:
             options["crf"] = str(self.crf)
         return options
 
-    def x264_params(self) -> str:
+    def _gop_params(self) -> list[str]:
         """Closed GOP, no B-frames (dts == pts, so concat is a plain offset), BT.709 VUI."""
+        return [
+            f"keyint={self.keyint}",
+            f"min-keyint={min(self.keyint, 25)}",
+            "scenecut=0",
+            "open-gop=0",
+            "bframes=0",
+            "colorprim=bt709",
+            "transfer=bt709",
+            "colormatrix=bt709",
+        ]
+
+    def x264_params(self) -> str:
+        return ":".join([*self._gop_params(), f"threads={self.threads}"])
+
+    def x265_params(self) -> str:
+        # One pool thread and one frame thread: x265's output depends on both,
+        # and every chunk must write the same VPS/SPS/PPS. log-level=error keeps
+        # its banner off stderr (the CLI prints one line on failure).
         return ":".join(
             [
-                f"keyint={self.keyint}",
-                f"min-keyint={min(self.keyint, 25)}",
-                "scenecut=0",
-                "open-gop=0",
-                "bframes=0",
-                "colorprim=bt709",
-                "transfer=bt709",
-                "colormatrix=bt709",
-                f"threads={self.threads}",
+                *self._gop_params(),
+                f"pools={self.threads}",
+                f"frame-threads={self.threads}",
+                "log-level=error",
             ]
         )
 
@@ -120,34 +191,99 @@ def encoder_settings(
     crf: int | None = None,
     bitrate: str | int | None = None,
     format: str = DEFAULT_FORMAT,
+    codec: str = DEFAULT_CODEC,
+    transparent: bool = False,
 ) -> EncoderSettings:
-    """Resolve user-facing quality knobs into exact encoder settings."""
-    if quality not in QUALITIES:
-        raise InvalidConfigError(
-            f"quality {quality!r} is unknown; use one of {', '.join(QUALITIES)}"
-        )
-    if format not in FORMATS:
-        raise InvalidConfigError(f"format {format!r} is unknown; use one of {', '.join(FORMATS)}")
+    """Resolve user-facing knobs into exact encoder settings; refuse combinations that
+    cannot work, saying which flag to change."""
+    _check_choices(quality=quality, format=format, codec=codec, transparent=transparent)
     if crf is not None and bitrate is not None:
         raise InvalidConfigError("--crf and --bitrate are mutually exclusive; pass only one")
+    if format in ("mov", PNG_SEQUENCE) and (crf is not None or bitrate is not None):
+        what = (
+            "ProRes (mov) has a fixed quality per profile"
+            if format == "mov"
+            else ("png-sequence is lossless")
+        )
+        raise InvalidConfigError(f"--crf and --bitrate do not apply: {what}; drop them")
     max_crf = 63 if format == "webm" else 51
     if crf is not None and not 0 <= crf <= max_crf:
         raise InvalidConfigError(f"crf {crf} is out of range; use 0–{max_crf} (lower is better)")
     keyint = max(1, round(fps * KEYFRAME_INTERVAL_S))
     rate = parse_bitrate(bitrate) if bitrate is not None else None
+    settings = _format_settings(
+        quality=quality,
+        crf=crf,
+        rate=rate,
+        format=format,
+        codec=codec,
+        transparent=transparent,
+        keyint=keyint,
+    )
+    return replace(settings, capture=capture_for(quality, format, transparent))
+
+
+def capture_for(quality: str, format: str, transparent: bool) -> str:
+    """PNG when the output keeps what JPEG would lose, else the fast JPEG path.
+
+    Chrome's JPEG (4:2:0, q92) alone measures ~39 dB against a PNG capture on sharp
+    saturated edges, which would cap every output below that. Alpha and PNG
+    sequences need PNG; ProRes is a mastering format; ``high`` promises the
+    encoder's quality, not the capture's. ``draft`` and ``standard`` stay on JPEG,
+    about twice as fast to capture at 1080p.
+    """
+    lossless = transparent or format in ("mov", PNG_SEQUENCE) or quality == "high"
+    return "png" if lossless else "jpeg"
+
+
+def _format_settings(
+    *,
+    quality: str,
+    crf: int | None,
+    rate: int | None,
+    format: str,
+    codec: str,
+    transparent: bool,
+    keyint: int,
+) -> EncoderSettings:
+    if format == PNG_SEQUENCE:
+        return EncoderSettings(
+            codec="png",
+            container=PNG_SEQUENCE,
+            pix_fmt="rgba" if transparent else "rgb24",
+            preset="",
+            crf=None,
+            keyint=1,
+            alpha=transparent,
+        )
+    if format == "mov":
+        return EncoderSettings(
+            codec="prores_ks",
+            container="mov",
+            pix_fmt="yuva444p10le" if transparent else "yuv422p10le",
+            preset="",
+            crf=None,
+            keyint=1,
+            profile=PRORES_4444 if transparent else PRORES_HQ,
+            alpha=transparent,
+        )
     if format == "webm":
-        deadline, speed, default_crf = _VP9_PRESETS[quality]
+        presets = _VP9_ALPHA_PRESETS if transparent else _VP9_PRESETS
+        deadline, speed, default_crf = presets[quality]
         return EncoderSettings(
             codec="libvpx-vp9",
             container="webm",
+            pix_fmt="yuva420p" if transparent else "yuv420p",
             preset=deadline,
             speed=speed,
             crf=None if rate else (default_crf if crf is None else crf),
             bitrate=rate,
             keyint=keyint,
+            alpha=transparent,
         )
-    preset, default_crf = _PRESETS[quality]
+    preset, default_crf = (_X265_PRESETS if codec == "h265" else _PRESETS)[quality]
     return EncoderSettings(
+        codec="libx265" if codec == "h265" else "libx264",
         preset=preset,
         crf=None if rate else (default_crf if crf is None else crf),
         bitrate=rate,
@@ -155,13 +291,54 @@ def encoder_settings(
     )
 
 
-def format_for_output(path: str, explicit: str | None = None) -> str:
-    """The container an output path asks for (its suffix), checked against ``--format``."""
-    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    inferred = suffix if suffix in FORMATS else None
-    if explicit is not None and inferred is not None and explicit != inferred:
+def _check_choices(*, quality: str, format: str, codec: str, transparent: bool) -> None:
+    if quality not in QUALITIES:
         raise InvalidConfigError(
-            f"--format {explicit} does not match the output name '{path}'; "
-            f"name it .{explicit} or pass --format {inferred}"
+            f"quality {quality!r} is unknown; use one of {', '.join(QUALITIES)}"
+        )
+    if format not in FORMATS:
+        raise InvalidConfigError(f"format {format!r} is unknown; use one of {', '.join(FORMATS)}")
+    if codec not in CODECS:
+        raise InvalidConfigError(f"codec {codec!r} is unknown; use one of {', '.join(CODECS)}")
+    if codec != DEFAULT_CODEC and format != "mp4":
+        raise InvalidConfigError(
+            f"--codec {codec} is only for mp4 ({format} has one codec of its own); "
+            f"drop --codec or render --format mp4"
+        )
+    if not isinstance(transparent, bool):
+        raise InvalidConfigError(f"transparent must be true or false, got {transparent!r}")
+    if transparent and format == "mp4":
+        raise InvalidConfigError(
+            "mp4 (H.264/H.265) cannot carry transparency; render --format mov (ProRes 4444), "
+            "webm (VP9 with alpha) or png-sequence, or drop --transparent"
+        )
+
+
+def format_for_output(path: str, explicit: str | None = None) -> str:
+    """The format an output path asks for, checked against ``--format``.
+
+    ``.mp4``, ``.webm`` and ``.mov`` name a video, ``.tar`` a PNG sequence in one
+    tar, and a trailing ``/`` a folder of PNGs. Any other name takes ``--format``
+    (mp4 when there is none).
+    """
+    if explicit is not None and explicit not in FORMATS:
+        raise InvalidConfigError(f"format {explicit!r} is unknown; use one of {', '.join(FORMATS)}")
+    if path.endswith(("/", os.sep)):
+        inferred: str | None = PNG_SEQUENCE
+        described = "names a folder"
+    else:
+        base = os.path.basename(path)
+        suffix = base.rsplit(".", 1)[-1].lower() if "." in base else ""
+        inferred = {ext: fmt for fmt, ext in EXTENSIONS.items()}.get(suffix)
+        described = f"ends in .{suffix}"
+    if explicit is not None and inferred is not None and explicit != inferred:
+        fix = (
+            "name it .tar, or a folder (no suffix, or ending in /)"
+            if explicit == PNG_SEQUENCE
+            else f"name it .{EXTENSIONS[explicit]}"
+        )
+        raise InvalidConfigError(
+            f"--format {explicit} does not match the output name '{path}' (it {described}); "
+            f"{fix} or pass --format {inferred}"
         )
     return explicit or inferred or DEFAULT_FORMAT

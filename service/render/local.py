@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from framerun_service.errors import InvalidConfigError, OutputNotWritableError
-from framerun_service.render.assemble import assemble
 from framerun_service.render.browser import BrowserSession, browser_version
-from framerun_service.render.chunk import ChunkResult, chunk_tag, render_chunk
+from framerun_service.render.chunk import ChunkResult, render_chunk
 from framerun_service.render.composition import Composition
-from framerun_service.render.encoding import EncoderSettings
+from framerun_service.render.encoding import PNG_SEQUENCE, EncoderSettings
+from framerun_service.render.finish import finish_render
+from framerun_service.render.media import composition_clips
 from framerun_service.render.plan import DEFAULT_CHUNK_SIZE, Plan, make_plan
 from framerun_service.render.site import site_tree_hash
 
@@ -64,19 +65,36 @@ def _worker_render(plan: Plan, index: int, project_dir: str, out: str, encode: b
     )
 
 
-def check_output_path(out_path: Path) -> None:
+def writes_folder(encoder: EncoderSettings, out_path: Path) -> bool:
+    """A local PNG sequence is a folder of PNGs, unless it is named ``.tar``."""
+    return encoder.container == PNG_SEQUENCE and out_path.suffix.lower() != ".tar"
+
+
+def check_output_path(out_path: Path, *, folder: bool = False) -> None:
     """Fail before any rendering if the output cannot be written.
 
     Creating (and dropping) a nameless file next to the output is the only sure
     test: ``os.access`` trusts permission bits, which root ignores and
-    pseudo-filesystems such as /proc misreport.
+    pseudo-filesystems such as /proc misreport. A ``folder`` output (a PNG
+    sequence) must not exist yet, or be an empty folder: it is written beside
+    it and renamed into place, and never merged into someone's files.
     """
     parent = out_path.parent if str(out_path.parent) else Path(".")
-    if out_path.is_dir():
+    if folder:
+        if out_path.exists() and not out_path.is_dir():
+            raise OutputNotWritableError(
+                f"output '{out_path}' is a file; a png-sequence is a folder of PNGs, "
+                "name a new folder (or end the name in .tar for one tar)"
+            )
+        if out_path.is_dir() and any(out_path.iterdir()):
+            raise OutputNotWritableError(
+                f"output folder '{out_path}' is not empty; name a new folder for the PNG sequence"
+            )
+    elif out_path.is_dir():
         raise OutputNotWritableError(f"output '{out_path}' is a directory; give a file name")
     if not parent.is_dir():
         raise OutputNotWritableError(f"output folder '{parent}' does not exist; create it first")
-    if out_path.exists() and not os.access(out_path, os.W_OK):
+    if out_path.exists() and not folder and not os.access(out_path, os.W_OK):
         raise OutputNotWritableError(f"cannot overwrite '{out_path}'; check its permissions")
     try:
         with tempfile.TemporaryFile(dir=parent, prefix=".framerun-probe-"):
@@ -103,13 +121,16 @@ def render_local(
     on_frames: ProgressFn | None = None,
     encode: bool = True,
 ) -> LocalRenderResult:
-    """Render a composition to ``out_path``. ``encode=False`` measures capture only."""
+    """Render a composition to ``out_path``. ``encode=False`` measures capture only.
+
+    Its ``<audio>``/``<video>`` elements are mixed into one track at the end.
+    """
     started = time.perf_counter()
     workers = workers or default_workers()
     if workers < 1:
         raise InvalidConfigError(f"--workers must be ≥ 1, got {workers}")
     if out_path is not None:
-        check_output_path(out_path)
+        check_output_path(out_path, folder=writes_folder(encoder, out_path))
     plan = make_plan(
         composition,
         encoder,
@@ -121,6 +142,7 @@ def render_local(
         # workers finish together. Cores, not --workers: the output must not
         # depend on how many workers rendered it.
         chunk_multiple=default_workers() if chunk_size is None else 1,
+        audio=composition_clips(composition),
     )
     if on_plan is not None:
         on_plan(plan)
@@ -133,7 +155,9 @@ def render_local(
             return LocalRenderResult(
                 None, plan, plan.total_frames, time.perf_counter() - started, 0
             )
-        result = assemble(chunk_paths, out_path, fps=plan.fps, plan_tag=chunk_tag(plan.plan_hash))
+        result = finish_render(
+            plan, chunk_paths, out_path, site_dir=composition.project_dir, work_dir=workdir
+        )
         return LocalRenderResult(
             out_path, plan, result.frames, time.perf_counter() - started, result.bytes
         )

@@ -32,10 +32,13 @@ import posixpath
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
 from framerun_service.errors import MediaInvalidError
+
+if TYPE_CHECKING:
+    from framerun_service.render.composition import Composition
 
 MediaKind = Literal["audio", "video"]
 MEDIA_TAGS = ("audio", "video")
@@ -130,6 +133,25 @@ def parse_media_clips(html: str, *, entry: str = "index.html") -> tuple[MediaCli
         if clip is not None:
             clips.append(clip)
     return tuple(clips)
+
+
+def composition_clips(composition: Composition) -> tuple[MediaClip, ...]:
+    """The clips of a loaded composition, each source checked to exist in the site.
+
+    The one IO here: read the entry file, look for the sources. A missing source
+    fails at plan time, before any chunk renders (decoding waits for the mix).
+    """
+    text = composition.entry_path.read_text(encoding="utf-8")
+    clips = parse_media_clips(text, entry=composition.entry)
+    root = composition.project_dir.resolve()
+    for clip in clips:
+        path = (root / clip.src).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise MediaInvalidError(
+                f"{clip.label}: source '{clip.src}' is not in the composition folder; "
+                "add the file or fix its src"
+            )
+    return clips
 
 
 def site_path(raw: str, *, base: str = "", label: str = "the element") -> str:

@@ -15,7 +15,8 @@ from typing import Any
 
 from framerun_service.errors import InvalidConfigError
 from framerun_service.render.composition import Composition
-from framerun_service.render.encoding import EncoderSettings
+from framerun_service.render.encoding import PNG_SEQUENCE, EncoderSettings
+from framerun_service.render.media import MediaClip
 from framerun_service.version import ENGINE_VERSION
 
 DEFAULT_CHUNK_SIZE = 240
@@ -93,6 +94,9 @@ class Plan:
     site_hash: str
     engine_version: str
     browser_version: str
+    # The <audio>/<video> clips mixed once at assemble (empty for silent videos
+    # and for formats without audio). Their source bytes are in the site hash.
+    audio: tuple[MediaClip, ...] = ()
     plan_hash: str = ""
 
     @property
@@ -119,6 +123,7 @@ class Plan:
             "siteHash": self.site_hash,
             "engineVersion": self.engine_version,
             "browserVersion": self.browser_version,
+            "audio": [clip.to_json() for clip in self.audio],
         }
 
     def compute_hash(self) -> str:
@@ -142,6 +147,7 @@ class Plan:
             site_hash=data["siteHash"],
             engine_version=data["engineVersion"],
             browser_version=data["browserVersion"],
+            audio=tuple(MediaClip.from_json(c) for c in data.get("audio", [])),
             plan_hash=data.get("planHash", ""),
         )
 
@@ -157,8 +163,12 @@ def make_plan(
     target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES,
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS,
     chunk_multiple: int = 1,
+    audio: tuple[MediaClip, ...] = (),
 ) -> Plan:
-    """Freeze a render: the frame range, its chunks, and the hash over all inputs."""
+    """Freeze a render: the frame range, its chunks, and the hash over all inputs.
+
+    ``audio`` is dropped for formats that carry no sound (png-sequence).
+    """
     start, end = frame_range(composition, frames)
     if not 1 <= max_parallel_chunks <= WORKFLOWS_MAX_CONCURRENT_BRANCHES:
         raise InvalidConfigError(
@@ -186,6 +196,7 @@ def make_plan(
         site_hash=site_hash,
         engine_version=ENGINE_VERSION,
         browser_version=browser_version,
+        audio=() if encoder.container == PNG_SEQUENCE else audio,
     )
     return _with_hash(plan)
 
