@@ -35,8 +35,8 @@ usage() {
   cat <<'EOF'
 usage: scripts/smoke.sh [options]
 
-  --formats LIST          formats to render, comma-separated (default: mp4,webm;
-                          a format the engine does not support is reported as skipped)
+  --formats LIST          formats to render, comma-separated: mp4, webm, mov,
+                          png-sequence (default: mp4,webm)
   --chunk-sizes LIST      chunk sizes, comma-separated, "whole" = one chunk
                           (default: 15,40,whole — the fixture has 60 frames)
   --psnr-threshold DB     every frame must reach this PSNR (default: 40)

@@ -30,6 +30,7 @@ import os
 import sys
 import time
 import traceback
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,9 @@ except ImportError as exc:  # not a gate failure: say so, with smoke.sh's own ex
 
 WIDTH, HEIGHT, FPS, DURATION_S = 640, 360, 30, 2
 TOTAL_FRAMES = FPS * DURATION_S
-IMPLEMENTED_FORMATS = ("mp4", "webm")
-KNOWN_FORMATS = ("mp4", "webm", "mov", "png-sequence")  # mov, png-sequence: issue 4
+DEFAULT_FORMATS = ("mp4", "webm")
+KNOWN_FORMATS = ("mp4", "webm", "mov", "png-sequence")
+EXTENSIONS = {"mp4": "mp4", "webm": "webm", "mov": "mov", "png-sequence": "tar"}
 
 FIXTURE_HTML = f"""<!doctype html>
 <html>
@@ -120,8 +122,25 @@ def write_fixture(folder: Path) -> Path:
 
 
 def decode(path: Path) -> list[np.ndarray]:
-    """Every frame that decodes, as RGB; packets that fail to decode are skipped."""
+    """Every frame that decodes, as RGB; packets that fail to decode are skipped.
+
+    A PNG sequence (one ``.tar`` of numbered PNGs) decodes member by member.
+    """
     frames: list[np.ndarray] = []
+    if path.suffix == ".tar":
+        import tarfile
+
+        with tarfile.open(path) as tar:
+            for member in sorted(tar.getmembers(), key=lambda m: m.name):
+                data = tar.extractfile(member)
+                if data is None:
+                    continue
+                try:
+                    decoded = av.CodecContext.create("png", "r").decode(av.Packet(data.read()))
+                except av.error.FFmpegError:
+                    continue
+                frames.extend(f.to_ndarray(format="rgb24") for f in decoded)
+        return frames
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
@@ -248,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--outputs-file", type=Path, help="outputs.json of the local stack")
     where.add_argument("--from-terraform", type=Path, help="folder to run terraform output in")
     parser.add_argument("--workdir", type=Path, required=True, help="scratch folder")
-    parser.add_argument("--formats", default=",".join(IMPLEMENTED_FORMATS))
+    parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS))
     parser.add_argument("--chunk-sizes", type=parse_chunk_sizes, default="15,40,whole")
     parser.add_argument("--psnr-threshold", type=float, default=40.0)
     parser.add_argument("--corrupt", action="store_true", help="test hook: see the docstring")
@@ -281,14 +300,13 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[CaseResult] = []
     corrupted = False
+    run_id = uuid.uuid4().hex[:12]  # outputs are create-only: each run names its own
     for fmt in formats:
-        if fmt not in IMPLEMENTED_FORMATS:
-            print(f"skipped: {fmt} not implemented yet")
-            continue
         # Each format is compared with the same format rendered in-process.
-        baseline_path = args.workdir / f"baseline.{fmt}"
+        ext = EXTENSIONS[fmt]
+        baseline_path = args.workdir / f"baseline.{ext}"
         began = time.monotonic()
-        framerun.render(fixture, baseline_path, quality="high")
+        framerun.render(fixture, baseline_path, quality="high", format=fmt)
         baseline = decode(baseline_path)
         print(
             f"baseline {fmt}: in-process, {len(baseline)} frames in {time.monotonic() - began:.1f}s"
@@ -302,10 +320,12 @@ def main(argv: list[str] | None = None) -> int:
             }
             began = time.monotonic()
             try:
-                handle = framerun.render_to_cloud_run(fixture, config, target=target)
+                handle = framerun.render_to_cloud_run(
+                    fixture, config, target=target, output_key=f"smoke/{run_id}/{name}.{ext}"
+                )
                 done = framerun.wait_for_render(handle, target=target, timeout_s=args.timeout)
                 assert done.output_file is not None
-                video = args.workdir / f"{name}.{fmt}"
+                video = args.workdir / f"{name}.{ext}"
                 with Storage.from_env() as store:
                     store.download_to(done.output_file, video)
             except FramerunError as exc:
@@ -331,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rendered {name}: {done.chunks_total} chunks, est. {done.costs.display_cost}")
 
     if not results:
-        print("error: no case to compare (every format skipped); pass --formats mp4")
+        print("error: no case to compare; pass --formats mp4")
         return EXIT_USAGE
     print()
     print_table(results)

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "scripts" / "smoke.sh"
 TIMEOUT_S = 240
 ROW = re.compile(
-    r"^(?P<case>(?:mp4|webm)-\S+)\s*\|\s*(?P<chunks>\d+)\s*\|\s*(?P<frames>\d+)\s*\|"
+    r"^(?P<case>(?:mp4|webm|mov|png-sequence)-\S+)\s*\|\s*(?P<chunks>\d+)\s*\|\s*(?P<frames>\d+)\s*\|"
     r"\s*(?P<min>[\d.]+|inf)\s*\|\s*(?P<mean>[\d.]+|inf)\s*\|\s*(?P<wall>[\d.]+)\s*$",
     re.MULTILINE,
 )
@@ -61,10 +61,13 @@ def test_smoke_passes_and_prints_the_psnr_table(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(TIMEOUT_S + 30)
 def test_smoke_fails_when_a_chunk_is_corrupted(tmp_path: Path) -> None:
-    run = _smoke(tmp_path, "--formats", "mp4,mov", corrupt=True)
+    run = _smoke(tmp_path, "--formats", "mp4,png-sequence", corrupt=True)
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
-    assert "skipped: mov not implemented yet" in run.stdout
+    # The PNG sequence is untouched by the corruption: lossless, so identical frames.
+    rows = _rows(run.stdout)
+    for size in ("chunk15", "chunk40", "whole"):
+        assert rows[f"png-sequence-{size}"]["min"] == "inf", rows
     assert re.search(
         r"^corrupt mode: mp4-chunk15: chunk 00001\.mp4: flipped \d+ bytes.*re-assembled 4 chunks",
         run.stdout,
