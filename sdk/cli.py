@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from framerun.cli_options import output_format_options
 from framerun.errors import FramerunError, VariablesInvalidError
 
 EXIT_BAD_INPUT = 2
@@ -128,27 +129,10 @@ def main() -> None:
 @click.option(
     "--chunk-size", type=int, envvar="FRAMERUN_CHUNK_SIZE", help="Frames per chunk (default 240)."
 )
-@click.option(
-    "--format",
-    "video_format",
-    type=click.Choice(["mp4", "webm", "mov", "png-sequence"]),
-    envvar="FRAMERUN_FORMAT",
-    help="mp4 (H.264/H.265), webm (VP9), mov (ProRes) or png-sequence (lossless PNGs); "
+@output_format_options(
+    format_help="mp4 (H.264/H.265), webm (VP9), mov (ProRes) or png-sequence (lossless PNGs); "
     "default: the output's suffix, a trailing / meaning png-sequence.",
-)
-@click.option(
-    "--codec",
-    type=click.Choice(["h264", "h265"]),
-    default="h264",
-    show_default=True,
-    envvar="FRAMERUN_CODEC",
-    help="mp4's codec; h265 is tagged hvc1 for QuickTime and Safari.",
-)
-@click.option(
-    "--transparent",
-    is_flag=True,
-    envvar="FRAMERUN_TRANSPARENT",
-    help="Keep the page's transparency (mov: ProRes 4444, webm: VP9 alpha, png-sequence: RGBA).",
+    codec_default="h264",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def render(

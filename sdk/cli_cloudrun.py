@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
+from framerun.cli_options import output_format_options
 from framerun.target import CloudRunTarget
 from framerun_service.errors import FramerunError, InvalidConfigError, TargetNotConfiguredError
 
@@ -141,25 +142,10 @@ def cloudrun() -> None:
 @click.option(
     "--variables", "variables_json", envvar="FRAMERUN_VARIABLES", help="JSON object of values."
 )
-@click.option(
-    "--format",
-    "video_format",
-    type=click.Choice(["mp4", "webm", "mov", "png-sequence"]),
-    envvar="FRAMERUN_FORMAT",
-    help="mp4, webm, mov (ProRes) or png-sequence (one .tar of PNGs); "
+@output_format_options(
+    format_help="mp4, webm, mov (ProRes) or png-sequence (one .tar of PNGs); "
     "default: --output-key's suffix, else mp4. Overrides the config's format.",
-)
-@click.option(
-    "--codec",
-    type=click.Choice(["h264", "h265"]),
-    envvar="FRAMERUN_CODEC",
-    help="mp4's codec (default h264); h265 is tagged hvc1 for QuickTime and Safari.",
-)
-@click.option(
-    "--transparent",
-    is_flag=True,
-    envvar="FRAMERUN_TRANSPARENT",
-    help="Keep transparency (mov: ProRes 4444, webm: VP9 alpha, png-sequence: RGBA).",
+    codec_default=None,
 )
 @click.option("--wait", is_flag=True, envvar="FRAMERUN_WAIT", help="Follow it to the end.")
 @click.option("--json", "as_json", is_flag=True, envvar="FRAMERUN_JSON", help="Print JSON.")
