@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := .stamps
 
-.PHONY: setup demo test bench lint lint-infra clean
+.PHONY: setup demo test soak bench lint lint-infra clean
 
 # setup: system packages (apt), the Python venv with the project installed
 # editable, and the pinned third-party JS. Each step re-runs only when its
@@ -23,7 +23,7 @@ $(STAMP)/venv: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
-$(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh
+$(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh examples/video/make_clip.py $(STAMP)/venv
 	@mkdir -p $(STAMP)
 	bash scripts/vendor-js.sh
 	@touch $@
@@ -35,6 +35,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# soak: the reliability suite scaled up (every fault 5×, 24 renders at once,
+# 3000 fuzzed requests, random seeds); its figures go to out/reliability-figures-soak.json.
+soak: setup
+	FRAMERUN_SOAK=1 $(PY) -m pytest -q -p no:cacheprovider -o timeout=1800 tests/reliability
 
 bench: setup
 	$(PY) scripts/bench.py

@@ -8,7 +8,9 @@ from framerun.batch import BatchLineResult as BatchLineResult
 from framerun.batch import BatchReport as BatchReport
 from framerun.batch import render_batch as render_batch
 from framerun.cloudrun import RenderHandle as RenderHandle
+from framerun.cloudrun import cancel_render as cancel_render
 from framerun.cloudrun import render_to_cloud_run as render_to_cloud_run
+from framerun.cloudrun import resume_render as resume_render
 from framerun.costs import Costs as Costs
 from framerun.costs import estimate_costs as estimate_costs
 from framerun.errors import AssetFetchFailedError as AssetFetchFailedError
@@ -88,6 +90,7 @@ __all__ = [
     "WorkflowNotFoundError",
     "WorkflowsAccessDeniedError",
     "WorkflowsUnavailableError",
+    "cancel_render",
     "deploy_site",
     "estimate_costs",
     "executions_client",
@@ -95,5 +98,6 @@ __all__ = [
     "render",
     "render_batch",
     "render_to_cloud_run",
+    "resume_render",
     "wait_for_render",
 ]

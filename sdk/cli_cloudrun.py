@@ -387,6 +387,44 @@ def progress(
         click.echo(f"  error{where}: {error.message} [{error.code}]")
 
 
+@cloudrun.command("cancel")
+@click.argument("execution")
+@connection_options
+@click.pass_context
+def cancel(ctx: click.Context, execution: str, **connection: Any) -> None:
+    """Cancel the render of EXECUTION. Finished chunks stay in the bucket for `resume`."""
+    from framerun.cloudrun import cancel_render
+
+    seams = _seams(ctx)
+    with _errors_as_exit():
+        cancel_render(execution, target=_target(ctx, connection), executions=seams.executions)
+    click.echo(f"cancelled {execution}")
+
+
+@cloudrun.command("resume")
+@click.argument("execution")
+@click.option("--json", "as_json", is_flag=True, envvar="FRAMERUN_JSON", help="Print JSON.")
+@connection_options
+@click.pass_context
+def resume(ctx: click.Context, execution: str, as_json: bool, **connection: Any) -> None:
+    """Run a failed or cancelled render again; chunks already rendered are reused."""
+    from framerun.cloudrun import resume_render
+
+    seams = _seams(ctx)
+    with _errors_as_exit():
+        handle = resume_render(
+            execution,
+            target=_target(ctx, connection),
+            executions=seams.executions,
+            storage=seams.storage,
+        )
+    if as_json:
+        _json_out(handle.to_json())
+        return
+    click.echo(f"resumed render {handle.render_id}: {handle.execution_name}")
+    click.echo(f"  output {handle.output_uri}")
+
+
 # ---- sites ----------------------------------------------------------------------------
 
 

@@ -13,6 +13,11 @@ A render is one execution of ``workflows/render.yaml``. Starting one:
 
 Progress is read from the execution and from the objects the service writes,
 which only ever accumulate: ``plan.json``, one record per chunk, ``result.json``.
+
+A render that failed or was cancelled can be resumed (:func:`resume_render`): a new
+execution with the same argument, so the same ``renderId``. The service keeps
+every artifact create-only and keyed by the render id and plan hash, so the plan
+is found again and finished chunks answer from the bucket instead of rendering.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from framerun_service.errors import (
     InvalidInputError,
     OutputNotWritableError,
 )
-from framerun_service.protocol import MAX_CHUNKS, render_prefix
+from framerun_service.protocol import render_prefix
 
 if TYPE_CHECKING:
     from framerun_service.render.config import RenderConfig
@@ -118,7 +123,8 @@ def validate_render_config(
     if project_dir is None:
         return parsed
     comp = load_composition(project_dir, entry=parsed.composition, overrides=parsed.overrides())
-    plan = make_plan(
+    # The plan the service will make, to its limits (the chunk cap among them).
+    make_plan(
         comp,
         parsed.encoder(comp.fps),
         site_hash="0" * 64,  # placeholders: only the shape of the plan is checked here
@@ -128,11 +134,6 @@ def validate_render_config(
         target_chunk_frames=parsed.target_chunk_frames,
         max_parallel_chunks=parsed.max_parallel_chunks,
     )
-    if len(plan.chunks) >= MAX_CHUNKS:
-        raise InvalidConfigError(
-            f"{plan.total_frames} frames make {len(plan.chunks)} chunks, over the limit of "
-            f"{MAX_CHUNKS - 1}; raise chunkSize (now {parsed.chunk_size})"
-        )
     return parsed
 
 
@@ -168,7 +169,11 @@ def new_render_id() -> str:
 
 
 def default_output_key(render_id: str, video_format: str = "mp4") -> str:
-    return f"renders/{render_id}/{DEFAULT_OUTPUT_STEM}.{video_format}"
+    """``renders/<id>/output.<ext>``: a PNG sequence is one ``.tar``."""
+    from framerun_service.render.encoding import EXTENSIONS
+
+    # An unknown format is refused by the config check (INVALID_CONFIG), not here.
+    return f"renders/{render_id}/{DEFAULT_OUTPUT_STEM}.{EXTENSIONS.get(video_format, 'mp4')}"
 
 
 # ---- starting a render --------------------------------------------------------------
@@ -308,6 +313,80 @@ def render_to_cloud_run(
             if site.site_id != local_site_id:  # a file changed since it was hashed
                 prepared = replace(prepared, request={**prepared.request, "siteUri": site.site_uri})
         return start_prepared(prepared, where, storage=store, executions=api)
+
+
+def cancel_render(
+    handle_or_execution_name: RenderHandle | str,
+    *,
+    target: CloudRunTarget | None = None,
+    executions: ExecutionsApi | None = None,
+) -> None:
+    """Cancel a running render's execution.
+
+    No new step starts after this; a chunk already being rendered finishes on its
+    instance and stays in the bucket (so :func:`resume_render` can reuse it), but
+    the output is never assembled. Progress then reports ``cancelled``.
+    """
+    name = _execution_name(handle_or_execution_name)
+    with owned_executions(executions, target) as api, translated("cancel execution", name):
+        api.cancel_execution(name=name)
+
+
+def resume_render(
+    handle_or_execution_name: RenderHandle | str,
+    *,
+    target: CloudRunTarget | None = None,
+    executions: ExecutionsApi | None = None,
+    storage: Storage | None = None,
+) -> RenderHandle:
+    """Run a failed or cancelled render again under the same ``renderId``.
+
+    A new execution gets the old one's argument ``{renderId, requestUri}``. The plan
+    step finds ``plan.json`` already there (and refuses with PLAN_HASH_MISMATCH if
+    the site, config, engine or browser changed since: start a new render then);
+    every chunk already in the bucket with this plan's hash is reused, not rendered
+    again. Returns the new execution's handle; the output URI is unchanged.
+    """
+    from framerun.render_progress import CANCELLED, FAILED, _argument_refs, execution_status
+    from framerun_service.storage import gs_uri
+
+    name = _execution_name(handle_or_execution_name)
+    with owned_executions(executions, target) as api, owned_storage(storage, target) as store:
+        with translated("read execution", name):
+            previous = api.get_execution(name=name)
+        status = execution_status(previous)
+        if status not in (FAILED, CANCELLED):
+            raise InvalidInputError(
+                f"execution {name} is {status}: only a failed or cancelled render can be "
+                "resumed (wait for it, or cancel it first)"
+            )
+        render_id, bucket = _argument_refs(previous)
+        request_uri = json.loads(previous.argument)["requestUri"]
+        if not store.exists(request_uri):
+            raise InvalidInputError(
+                f"{request_uri} is gone (cleaned up?), so render {render_id} cannot be "
+                "resumed; start a new render"
+            )
+        request = store.read_json(request_uri)
+        output_uri = request.get("outputUri") if isinstance(request, dict) else None
+        parent = name.rsplit("/executions/", 1)[0]
+        with translated("start an execution of", parent):
+            execution = api.create_execution(
+                parent=parent, execution=new_execution(previous.argument)
+            )
+    return RenderHandle(
+        render_id=render_id,
+        execution_name=execution.name,
+        output_uri=output_uri or gs_uri(bucket, default_output_key(render_id)),
+        bucket_name=bucket,
+        started_at=execution.start_time or datetime.now(UTC),
+    )
+
+
+def _execution_name(handle_or_execution_name: RenderHandle | str) -> str:
+    if isinstance(handle_or_execution_name, RenderHandle):
+        return handle_or_execution_name.execution_name
+    return handle_or_execution_name
 
 
 def resolve_target(

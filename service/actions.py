@@ -10,6 +10,8 @@ has been verified. Temporary files live in a per-request folder.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tempfile
 import threading
 import time
@@ -41,6 +43,25 @@ class Engine:
     _session: Any = None
     _sites: dict[str, Path] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pid: int = 0
+
+    def scratch(self) -> Path:
+        """This process's scratch folder under ``work_dir``.
+
+        A worker SIGKILLed mid-request leaves its temporary files behind, and on
+        Cloud Run /tmp is memory: the first use in a process removes the folders
+        of processes that no longer exist.
+        """
+        pid = os.getpid()
+        folder = self.work_dir / f"pid-{pid}"
+        if self._pid != pid:
+            self._pid = pid
+            self._sites.clear()  # a forked child must not trust its parent's folders
+            for stale in self.work_dir.glob("pid-*"):
+                if stale != folder and not _alive(stale.name.removeprefix("pid-")):
+                    shutil.rmtree(stale, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def session(self) -> Any:
         from framerun_service.render.browser import BrowserSession
@@ -58,17 +79,22 @@ class Engine:
             cached = self._sites.get(site_uri)
             if cached is not None and cached.is_dir():
                 return cached
-            root = self.work_dir / "sites"
+            root = self.scratch() / "sites"
             root.mkdir(parents=True, exist_ok=True)
             dest = Path(tempfile.mkdtemp(prefix="site-", dir=root))
-            with tempfile.TemporaryDirectory(dir=self.work_dir) as tmp:
-                archive = Path(tmp) / "site.tar.gz"
-                storage.download_to(site_uri, archive)
-                extract_site_archive(archive, dest)
-            if expected_hash is not None and site_tree_hash(dest) != expected_hash:
-                raise PlanHashMismatchError(
-                    f"the site at {site_uri} changed since it was planned; plan the render again"
-                )
+            try:
+                with tempfile.TemporaryDirectory(dir=self.scratch()) as tmp:
+                    archive = Path(tmp) / "site.tar.gz"
+                    storage.download_to(site_uri, archive)
+                    extract_site_archive(archive, dest)
+                if expected_hash is not None and site_tree_hash(dest) != expected_hash:
+                    raise PlanHashMismatchError(
+                        f"the site at {site_uri} changed since it was planned; "
+                        "plan the render again"
+                    )
+            except BaseException:
+                shutil.rmtree(dest, ignore_errors=True)  # refused or failed: keep nothing
+                raise
             self._sites[site_uri] = dest
             return dest
 
@@ -182,7 +208,14 @@ def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, dic
     from framerun_service.version import ENGINE_VERSION
 
     envelope = storage.read_json(uri)
-    the_plan = Plan.from_json(envelope["plan"])
+    try:
+        the_plan = Plan.from_json(envelope["plan"])
+    except (KeyError, TypeError, ValueError):
+        from framerun_service.errors import InvalidRequestError
+
+        raise InvalidRequestError(
+            f"{uri} is not a plan; pass the planUri the plan Action answered"
+        ) from None
     if the_plan.plan_hash != expected_hash or the_plan.compute_hash() != expected_hash:
         raise PlanHashMismatchError(
             f"plan {uri} does not match planHash {expected_hash[:12]}…; plan the render again"
@@ -386,5 +419,14 @@ def _has_plan_hash(storage: Storage, uri: str, plan_hash: str) -> bool:
 
 
 def _work(engine: Engine) -> Path:
-    engine.work_dir.mkdir(parents=True, exist_ok=True)
-    return engine.work_dir
+    return engine.scratch()
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

@@ -8,13 +8,15 @@ retried) or a 5xx/429 (transient, retried by the workflow).
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from framerun_service import actions, logs, notify
 from framerun_service.auth import OidcVerifier
 from framerun_service.errors import FramerunError, InvalidRequestError
@@ -32,6 +34,11 @@ from framerun_service.protocol import (
 from framerun_service.settings import ServiceSettings
 from framerun_service.storage import Storage
 from werkzeug.exceptions import HTTPException
+
+# Real Action bodies nest three levels (body → config → variables); anything far
+# deeper is an attack on the parser or on code that walks the body recursively.
+MAX_JSON_DEPTH = 32
+_LOGGED_CHARS = 80  # request fields echoed into logs are cut to this
 
 
 def create_app(
@@ -80,14 +87,14 @@ def create_app(
         )
         try:
             verifier.verify_header(request.headers.get("Authorization"))
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict):
-                raise InvalidRequestError("the body must be a JSON object with an 'Action'")
+            body = _json_body()
             action = body.get("Action")
             fields.update(
-                action=action, renderId=body.get("renderId"), chunk=body.get("chunkIndex")
+                action=_loggable(action),
+                renderId=_loggable(body.get("renderId")),
+                chunk=_loggable(body.get("chunkIndex")),
             )
-            if action not in handlers:
+            if not isinstance(action, str) or action not in handlers:
                 raise InvalidRequestError(
                     f"unknown Action {str(action)[:40]!r}; expected one of {', '.join(ACTIONS)}"
                 )
@@ -98,6 +105,9 @@ def create_app(
         except FramerunError as exc:
             status, payload, level = exc.http_status, exc.to_json(), logging.WARNING
             fields.update(code=exc.code)
+        except HTTPException as exc:  # e.g. 413 while reading an oversized body
+            status, payload, level = exc.code or 400, _http_error_json(exc), logging.WARNING
+            fields.update(code=payload["error"]["code"])
         except Exception:
             logging.getLogger("framerun.request").exception("unhandled error")
             status = 500
@@ -116,12 +126,81 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
-        status = exc.code or 500
-        code = {413: "REQUEST_TOO_LARGE", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
-            status, "INVALID_REQUEST"
-        )
-        return jsonify(
-            {"error": {"code": code, "message": exc.description or exc.name, "retryable": False}}
-        ), status
+        return jsonify(_http_error_json(exc)), exc.code or 500
 
     return app
+
+
+def _http_error_json(exc: HTTPException) -> dict[str, Any]:
+    status = exc.code or 500
+    code = {413: "REQUEST_TOO_LARGE", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+        status, "INVALID_REQUEST"
+    )
+    message = exc.description or exc.name
+    if status == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        message = (
+            f"the request body is over the {limit}-byte limit; pass large data by "
+            "reference (requestUri naming an object in the render bucket)"
+        )
+    return {"error": {"code": code, "message": message, "retryable": False}}
+
+
+def _json_body() -> dict[str, Any]:
+    """The request body as a JSON object, or InvalidRequestError saying what is wrong.
+
+    Stricter than ``request.get_json``: JSON only (no ``NaN``/``Infinity``, which
+    Python's parser accepts and nothing downstream expects), UTF-8, at most
+    ``MAX_JSON_DEPTH`` levels deep. Reading past ``MAX_CONTENT_LENGTH`` raises
+    werkzeug's 413, answered as ``REQUEST_TOO_LARGE``.
+    """
+    if not request.is_json:
+        raise InvalidRequestError(
+            "the body must be a JSON object with an 'Action' (Content-Type: application/json)"
+        )
+    data = request.get_data(cache=False)
+    try:
+        body = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidRequestError(
+            f"the JSON body is nested too deeply (the limit is {MAX_JSON_DEPTH} levels)"
+        ) from None
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise InvalidRequestError(f"the body is not valid UTF-8 JSON: {str(exc)[:120]}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("the body must be a JSON object with an 'Action'")
+    if _depth_exceeds(body, MAX_JSON_DEPTH):
+        raise InvalidRequestError(
+            f"the JSON body is nested too deeply (the limit is {MAX_JSON_DEPTH} levels)"
+        )
+    return body
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON; send a finite number or null")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects more than ``limit`` levels (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _loggable(value: Any) -> Any:
+    """A request field as it may appear in a log line: short, and valid JSON."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 1 << 53 else str(value)[:_LOGGED_CHARS]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value[:_LOGGED_CHARS]
+    return f"<{type(value).__name__}>"

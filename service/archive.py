@@ -310,6 +310,7 @@ def _safe_relative_path(member: tarfile.TarInfo) -> str:
 
 
 def _make_dirs(target: Path, staging: Path, member: tarfile.TarInfo) -> None:
+    _check_inside(target, staging, member)  # before mkdir: never create a folder outside
     try:
         target.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:

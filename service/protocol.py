@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from framerun_service.errors import InvalidRequestError
+from framerun_service.render.plan import MAX_CHUNKS
 
 ACTION_PLAN = "plan"
 ACTION_RENDER_CHUNK = "renderChunk"
@@ -27,7 +28,6 @@ PLAN_HASH_METADATA = "framerun-plan-hash"
 _RENDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _GS_URI = re.compile(r"^gs://([a-z0-9][a-z0-9._-]{1,61}[a-z0-9])/(.+)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-MAX_CHUNKS = 10_000
 
 
 # ---- object layout: one place that names every key ---------------------------------

@@ -54,6 +54,12 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 # a read may wait for an 8 MiB chunk to be taken in, so it gets a minute.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
 
+# Both can be lowered from the environment (read once, by Storage.from_env): the
+# reliability tests use seconds, not minutes, to drive a storage outage past the
+# service's own retries. Production leaves them unset.
+ENV_TIMEOUT_S = "FRAMERUN_STORAGE_TIMEOUT_S"  # per-request read timeout (connect: min(10, it))
+ENV_RETRY_DEADLINE_S = "FRAMERUN_STORAGE_RETRY_DEADLINE_S"  # total retry budget (default 120)
+
 # Uploads above google's 8 MiB multipart limit go resumable, sent in chunks of
 # this size. The library holds about two chunks in memory, so its default
 # (100 MiB) would cost ~200 MiB per upload; 8 MiB (~16 MiB held) is the chunk
@@ -146,9 +152,18 @@ class Storage:
 
         Otherwise Application Default Credentials (on Cloud Run: the service's
         service account). No project is needed for object operations;
-        ``GOOGLE_CLOUD_PROJECT`` is used when set.
+        ``GOOGLE_CLOUD_PROJECT`` is used when set. ``FRAMERUN_STORAGE_TIMEOUT_S``
+        and ``FRAMERUN_STORAGE_RETRY_DEADLINE_S`` lower the per-request read
+        timeout and the total retry budget.
         """
-        return cls(_client_from_env())
+        retry, timeout = DEFAULT_RETRY, DEFAULT_TIMEOUT
+        read_s = _positive_seconds(ENV_TIMEOUT_S)
+        if read_s is not None:
+            timeout = (min(DEFAULT_TIMEOUT[0], read_s), read_s)
+        deadline_s = _positive_seconds(ENV_RETRY_DEADLINE_S)
+        if deadline_s is not None:
+            retry = DEFAULT_RETRY.with_timeout(deadline_s)
+        return cls(_client_from_env(), retry=retry, timeout=timeout)
 
     @property
     def client(self) -> gcs.Client:
@@ -180,6 +195,8 @@ class Storage:
             return json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidRequestError(f"{uri} is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise InvalidRequestError(f"{uri} is JSON nested too deeply to read") from None
 
     def download_to(self, uri: str, path: str | os.PathLike[str]) -> None:
         """Stream the object to ``path`` (never whole in memory), atomically.
@@ -348,6 +365,19 @@ class Storage:
             except api_exceptions.PreconditionFailed:
                 return False
         return True
+
+
+def _positive_seconds(name: str) -> float | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name}={raw!r} must be a positive number of seconds (or unset)")
+    return value
 
 
 def _client_from_env() -> gcs.Client:

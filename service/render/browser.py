@@ -38,6 +38,7 @@ from framerun_service.render.checks import (
     font_error,
     loaded_families,
 )
+from framerun_service.render.deadline import page_deadline
 from framerun_service.render.netguard import (
     FIX,
     SITE_ORIGIN,
@@ -287,10 +288,13 @@ class CompositionPage:
         seek (or :meth:`check`), but never reaches its target either way.
         """
         ms = frame * 1000.0 / self.spec.fps
-        try:
-            state = self.page.evaluate(SEEK_JS, ms)
-        except Error as exc:
-            raise _classify(exc, f"seek to frame {frame}") from None
+        with page_deadline(self.settings.seek_timeout_s) as expired:
+            try:
+                state = self.page.evaluate(SEEK_JS, ms)
+            except Error as exc:
+                if expired.is_set():
+                    raise _overran(f"showing frame {frame}", "FRAMERUN_SEEK_TIMEOUT_S") from None
+                raise _classify(exc, f"seek to frame {frame}") from None
         if state["fontFailed"]:
             _raise_font_error(self.page, self.guard)
         self.check()
@@ -298,8 +302,7 @@ class CompositionPage:
             # A frame drawn after a callback threw would be silently wrong.
             first = state["error"].splitlines()[0]
             raise PageScriptError(
-                f"the composition threw while showing frame {frame}: {first}; "
-                "fix the script error"
+                f"the composition threw while showing frame {frame}: {first}; fix the script error"
             )
 
     def evaluate(self, expression: str, arg: Any = None) -> Any:
@@ -428,17 +431,24 @@ class BrowserSession:
                 {"color": {"r": 0, "g": 0, "b": 0, "a": 0}},
             )
         timeout_ms = self.settings.load_timeout_s * 1000
-        try:
-            page.goto(f"{SITE_ORIGIN}/{spec.entry}", wait_until="load", timeout=timeout_ms)
-            page.wait_for_function("() => !!window.__framerun", timeout=timeout_ms)
-            page.evaluate(READY_JS, timeout_ms)
-            report = page.evaluate(PAGE_CHECK_JS, timeout_ms)
-        except Error as exc:
-            error = _classify(exc, f"loading '{spec.entry}'")
-            # A refused script or font is the likelier cause of a page that never settles.
-            if isinstance(error, CompositionTimeoutError):
-                error = guard.error() or error
-            raise error from None
+        # READY_JS gives up by itself after the load timeout, unless the page's own
+        # code never yields: the deadline (after goto and ready both could) covers that.
+        with page_deadline(2 * self.settings.load_timeout_s + 5) as expired:
+            try:
+                page.goto(f"{SITE_ORIGIN}/{spec.entry}", wait_until="load", timeout=timeout_ms)
+                page.wait_for_function("() => !!window.__framerun", timeout=timeout_ms)
+                page.evaluate(READY_JS, timeout_ms)
+                report = page.evaluate(PAGE_CHECK_JS, timeout_ms)
+            except Error as exc:
+                error = (
+                    _overran(f"loading '{spec.entry}'", "FRAMERUN_LOAD_TIMEOUT_S")
+                    if expired.is_set()
+                    else _classify(exc, f"loading '{spec.entry}'")
+                )
+                # A refused script or font is the likelier cause of a page that never settles.
+                if isinstance(error, CompositionTimeoutError):
+                    error = guard.error() or error
+                raise error from None
         check_gpu_mode(report["hardware"])
         font_failure = font_error(report["failed"], report["sources"], guard.refusals)
         if font_failure is not None:
@@ -478,6 +488,13 @@ def _raise_font_error(page: Page, guard: PageGuard) -> None:
     error = font_error(failed, report["sources"], guard.refusals)
     if error is not None:
         raise error
+
+
+def _overran(doing: str, setting: str) -> CompositionTimeoutError:
+    return CompositionTimeoutError(
+        f"the page did not answer while {doing} (a script that never yields, or a "
+        f"promise that never settles); fix the composition or raise {setting}"
+    )
 
 
 def _classify(exc: Error, doing: str) -> Exception:

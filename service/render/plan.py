@@ -26,6 +26,8 @@ WORKFLOWS_MAX_CONCURRENT_BRANCHES = 20  # Cloud Workflows' cap per parallel step
 # for heavy 1080p pages, 3000 frames keeps one chunk well inside it.
 DEFAULT_TARGET_CHUNK_FRAMES = 3000
 _HASH_PREFIX = b"framerun-plan-v1\0"
+# Chunk objects are numbered with five digits, and each chunk is one workflow branch.
+MAX_CHUNKS = 10_000
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,18 @@ def make_plan(
             f"most {WORKFLOWS_MAX_CONCURRENT_BRANCHES} branches at once, use 1–"
             f"{WORKFLOWS_MAX_CONCURRENT_BRANCHES}"
         )
+    chunks = split_frames(
+        start,
+        end,
+        chunk_size=chunk_size,
+        target_chunk_frames=target_chunk_frames,
+        chunk_multiple=chunk_multiple,
+    )
+    if len(chunks) >= MAX_CHUNKS:
+        raise InvalidConfigError(
+            f"{end - start} frames make {len(chunks)} chunks, over the limit of "
+            f"{MAX_CHUNKS - 1}; raise chunkSize (now {chunk_size})"
+        )
     plan = Plan(
         entry=composition.entry,
         width=composition.width,
@@ -185,13 +199,7 @@ def make_plan(
         frame_end=end,
         variables=dict(composition.variables),
         encoder=encoder,
-        chunks=split_frames(
-            start,
-            end,
-            chunk_size=chunk_size,
-            target_chunk_frames=target_chunk_frames,
-            chunk_multiple=chunk_multiple,
-        ),
+        chunks=chunks,
         max_parallel_chunks=max_parallel_chunks,
         site_hash=site_hash,
         engine_version=ENGINE_VERSION,

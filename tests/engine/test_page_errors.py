@@ -25,9 +25,7 @@ THROWERS = {
 
 
 @pytest.mark.parametrize("where", sorted(THROWERS))
-def test_a_callback_that_throws_mid_render_fails_the_render(
-    tmp_path: Path, where: str
-) -> None:
+def test_a_callback_that_throws_mid_render_fails_the_render(tmp_path: Path, where: str) -> None:
     project = write_composition(
         tmp_path / "site", f'<div class="box"></div><script>{THROWERS[where]}</script>'
     )

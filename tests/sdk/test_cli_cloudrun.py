@@ -152,6 +152,28 @@ def test_progress(
     assert result.exit_code == 2 and "[EXECUTION_NOT_FOUND]" in result.stderr
 
 
+def test_cancel_then_resume_reuses_the_render_id(
+    project: Path, target: CloudRunTarget, fake: FakeExecutions, seams: CloudRunSeams
+) -> None:
+    started = json.loads(_run(["render", str(project), "--json"], seams, _env(target)).stdout)
+    name = started["executionName"]
+    result = _run(["cancel", name], seams, _env(target))
+    assert result.exit_code == 0, result.output
+    assert ("cancel", name) in fake.calls
+    assert "cancelled (CANCELLED)" in _run(["progress", name], seams).stdout
+
+    result = _run(["resume", name, "--json"], seams, _env(target))
+    assert result.exit_code == 0, result.output
+    resumed = json.loads(result.stdout)
+    assert resumed["renderId"] == started["renderId"]
+    assert resumed["outputUri"] == started["outputUri"]
+    assert resumed["executionName"] != name and resumed["executionName"] in fake.executions
+
+    # A running render cannot be resumed: one line, its code, exit 2.
+    result = _run(["resume", resumed["executionName"]], seams, _env(target))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+
+
 def test_sites_create(project: Path, target: CloudRunTarget, seams: CloudRunSeams) -> None:
     result = _run(["sites", "create", str(project), "--bucket", target.bucket_name], seams)
     assert result.exit_code == 0, result.output
