@@ -22,3 +22,6 @@ def out_dir(tmp_path: Path) -> Path:
 
 # fake-gcs-server fixtures, shared by the service, workflow, sdk and reliability tests.
 from tests.gcs_emulator import fake_gcs, gcs_bucket, storage  # noqa: E402, F401
+
+# A gunicorn service on its own bucket, per test module (tests may define their own).
+from tests.service.service_harness import service  # noqa: E402, F401

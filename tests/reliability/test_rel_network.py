@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from framerun_service.archive import make_site_archive
 from framerun_service.storage import Storage
 
 from tests.compositions import write_composition
-from tests.service.service_harness import RunningService
-from tests.service.test_formats_service import service as service  # the running service
+from tests.service.service_harness import RunningService, upload_site
 
 METADATA = "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token"
 
@@ -77,12 +75,8 @@ def targets(port: int) -> dict[str, str]:
 
 
 def post_plan(service: RunningService, project: Path, tmp_path: Path) -> tuple[Any, str]:
-    archive = tmp_path / "site.tar.gz"
-    site_id = make_site_archive(project, archive)
-    site_uri = f"gs://{service.bucket}/sites/{site_id}/site.tar.gz"
+    site_uri = upload_site(service, project, tmp_path / "archive")
     render_id = f"net-{uuid.uuid4().hex[:8]}"
-    with Storage.from_env() as store:
-        store.upload_file_if_absent(archive, site_uri, content_type="application/gzip")
     response = service.post(
         {
             "Action": "plan",

@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -114,3 +116,29 @@ def forge_token(header: dict[str, Any], claims: dict[str, Any], key: rsa.RSAPriv
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
     signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     return f"{signing_input}.{b64(signature)}"
+
+
+@pytest.fixture(scope="module")
+def service(fake_gcs: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """A gunicorn service on its own bucket, for one test module."""
+    bucket = fake_gcs.create_bucket()
+    with LocalIssuer() as issuer:
+        running = start_service(bucket, issuer, tmp_path_factory.mktemp("service"))
+        try:
+            yield running
+        finally:
+            stop_service(running)
+
+
+def upload_site(service: RunningService, project: Path, work: Path) -> str:
+    """Archive ``project`` as the SDK would and store it in the service's bucket."""
+    from framerun_service.archive import make_site_archive
+    from framerun_service.storage import Storage
+
+    work.mkdir(parents=True, exist_ok=True)
+    archive = work / "site.tar.gz"
+    site_id = make_site_archive(project, archive)
+    uri = f"gs://{service.bucket}/sites/{site_id}/site.tar.gz"
+    with Storage.from_env() as store:
+        store.upload_file_if_absent(archive, uri, content_type="application/gzip")
+    return uri

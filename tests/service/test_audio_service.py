@@ -7,15 +7,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from framerun_service.archive import make_site_archive
 from framerun_service.storage import Storage
 
 from tests.compositions import write_composition
 from tests.engine.test_audio import FRAME, decode_audio, end_time, onset, tone, video_seconds
 from tests.engine.test_audio import write_wav as write_tone
-from tests.service.service_harness import RunningService
+from tests.service.service_harness import RunningService, upload_site
 from tests.service.test_formats_service import render_distributed
-from tests.service.test_formats_service import service as service  # the running service
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +26,7 @@ def tone_site(service: RunningService, tmp_path_factory: pytest.TempPathFactory)
         duration="2",
     )
     write_tone(folder / "tone.wav", tone(0.5), secs=0.5)
-    archive = tmp_path_factory.mktemp("tone-archive") / "site.tar.gz"
-    site_id = make_site_archive(folder, archive)
-    uri = f"gs://{service.bucket}/sites/{site_id}/site.tar.gz"
-    with Storage.from_env() as store:
-        store.upload_file_if_absent(archive, uri, content_type="application/gzip")
-    return uri
+    return upload_site(service, folder, tmp_path_factory.mktemp("tone-archive"))
 
 
 @pytest.mark.parametrize("fmt", ["mp4", "webm"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tarfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,10 @@ import av
 import framerun
 import numpy as np
 import pytest
-from framerun.local.issuer import LocalIssuer
-from framerun_service.archive import make_site_archive
 from framerun_service.storage import Storage
 
 from tests.compositions import write_composition
-from tests.service.service_harness import RunningService, start_service, stop_service
+from tests.service.service_harness import RunningService, upload_site
 
 FRAMES = 20
 BODY = (
@@ -31,17 +28,6 @@ BODY = (
     "<style>html, body { background: transparent; } "
     "@keyframes mv { to { transform: translateX(80px) } }</style>"
 )
-
-
-@pytest.fixture(scope="module")
-def service(fake_gcs: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    bucket = fake_gcs.create_bucket()
-    with LocalIssuer() as issuer:
-        running = start_service(bucket, issuer, tmp_path_factory.mktemp("service"))
-        try:
-            yield running
-        finally:
-            stop_service(running)
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +40,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site_uri(
     service: RunningService, project: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    archive = tmp_path_factory.mktemp("archive") / "site.tar.gz"
-    site_id = make_site_archive(project, archive)
-    uri = f"gs://{service.bucket}/sites/{site_id}/site.tar.gz"
-    with Storage.from_env() as store:
-        store.upload_file_if_absent(archive, uri, content_type="application/gzip")
-    return uri
+    return upload_site(service, project, tmp_path_factory.mktemp("archive"))
 
 
 def render_distributed(

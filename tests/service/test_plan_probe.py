@@ -7,12 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from framerun_service.archive import make_site_archive
 from framerun_service.storage import Storage
 
 from tests.compositions import write_composition
-from tests.service.service_harness import RunningService
-from tests.service.test_formats_service import service as service  # the running service
+from tests.service.service_harness import RunningService, upload_site
 
 BROKEN = {
     "FONT_FETCH_FAILED": (
@@ -36,12 +34,9 @@ def test_a_composition_that_cannot_render_fails_the_plan(
     service: RunningService, tmp_path: Path, code: str
 ) -> None:
     project = write_composition(tmp_path / "site", BROKEN[code], width=64, height=48)
-    archive = tmp_path / "site.tar.gz"
-    site_id = make_site_archive(project, archive)
-    site_uri = f"gs://{service.bucket}/sites/{site_id}/site.tar.gz"
+    site_uri = upload_site(service, project, tmp_path / "archive")
     render_id = f"probe-{uuid.uuid4().hex[:8]}"
     with Storage.from_env() as store:
-        store.upload_file_if_absent(archive, site_uri, content_type="application/gzip")
         response = service.post(
             {
                 "Action": "plan",

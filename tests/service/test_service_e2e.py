@@ -6,14 +6,12 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import framerun
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from framerun.local.issuer import LocalIssuer
 from framerun_service.archive import make_site_archive
 from framerun_service.storage import Storage
 
@@ -22,21 +20,8 @@ from tests.service.service_harness import (
     INVOKER,
     RunningService,
     forge_token,
-    start_service,
-    stop_service,
 )
 from tests.videos import decode, min_psnr
-
-
-@pytest.fixture(scope="module")
-def service(fake_gcs: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    bucket = fake_gcs.create_bucket()
-    with LocalIssuer() as issuer:
-        running = start_service(bucket, issuer, tmp_path_factory.mktemp("service"))
-        try:
-            yield running
-        finally:
-            stop_service(running)
 
 
 @pytest.fixture(scope="module")
