@@ -16,8 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,18 +26,18 @@ import framerun
 import psutil
 import requests
 from framerun.local.issuer import LocalIssuer
-from framerun.local.stack import free_port, service_environment
 from framerun.local.workflows import Emulator
 from framerun.target import CloudRunTarget
 from framerun_service.storage import Storage
 
 from tests.gcs_emulator import FakeGcs
 from tests.reliability.rel_proxies import ServiceProxy, StorageProxy, running_proxies
-from tests.service.service_harness import INVOKER, WEBHOOK_SECRET, RunningService
+from tests.service.service_harness import RunningService, stop_service
+from tests.service.service_harness import start_service as harness_start_service
 from tests.videos import decode, min_psnr
+from tests.workflow.wf_harness import render_workflow
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT, LOCATION = "framerun-test", "local"
 MIN_PSNR_DB = 45.0
 SERVICE_WORKERS = 2
 SERVICE_TUNING = {
@@ -156,47 +154,20 @@ def start_service(
     extra_audiences: tuple[str, ...],
     workers: int = SERVICE_WORKERS,
 ) -> RunningService:
-    """gunicorn with the repo's config, its storage behind ``storage_url``."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        **service_environment(
-            port=port,
-            bucket=bucket,
-            audiences=(url, *extra_audiences),
-            issuer_url=issuer.url,
-            certs_url=issuer.certs_url,
-            work_dir=work_dir / "work",
-            webhook_secret=WEBHOOK_SECRET,
-            invoker=INVOKER,
-        ),
-        **SERVICE_TUNING,
-        "STORAGE_EMULATOR_HOST": storage_url,
-        # Overrides gunicorn.conf.py's one worker: two instances' worth on one port.
-        "GUNICORN_CMD_ARGS": f"--workers {workers}",
-    }
-    work_dir.mkdir(parents=True, exist_ok=True)
-    log_path = work_dir / "gunicorn.log"
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(gunicorn), "-c", str(REPO / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=work_dir,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {log_path.read_text()}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url + "/healthz", timeout=1).ok:
-                return RunningService(url, bucket, issuer, process, log_path)
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"gunicorn did not become healthy: {log_path.read_text()}")
+    """The harness's gunicorn, its storage behind ``storage_url``, timeouts shortened."""
+    return harness_start_service(
+        bucket,
+        issuer,
+        work_dir,
+        extra_audiences=extra_audiences,
+        scratch_dir=work_dir / "work",
+        extra_env={
+            **SERVICE_TUNING,
+            "STORAGE_EMULATOR_HOST": storage_url,
+            # Overrides gunicorn.conf.py's one worker: two instances' worth on one port.
+            "GUNICORN_CMD_ARGS": f"--workers {workers}",
+        },
+    )
 
 
 @contextlib.contextmanager
@@ -212,47 +183,27 @@ def running_stack(fake_gcs: FakeGcs, root: Path) -> Iterator[RelStack]:
             extra_audiences=(service_proxy.url,),
         )
         service_proxy.upstream = service.url
-        emulator = Emulator(
-            project=PROJECT,
-            location=LOCATION,
-            token_url=issuer.token_url,
-            invoker_email=INVOKER,
-            sleep=_fast_sleep,
-        )
         try:
-            emulator.deploy(
-                "render",
-                (REPO / "workflows" / "render.yaml").read_text(),
-                {"FRAMERUN_SERVICE_URL": service_proxy.url},
-            )
-            address = emulator.start()
-            target = CloudRunTarget(
-                bucket,
-                PROJECT,
-                LOCATION,
-                "render",
-                service_proxy.url,
-                executions_endpoint=address,
-                storage_emulator_host=fake_gcs.url,
-            )
-            yield RelStack(
-                bucket,
-                fake_gcs,
+            with render_workflow(
                 issuer,
-                service,
-                storage_proxy,
-                service_proxy,
-                emulator,
-                target,
-                root / "svc" / "work",
-            )
+                service_url=service_proxy.url,
+                bucket=bucket,
+                storage_host=fake_gcs.url,
+                sleep=_fast_sleep,
+            ) as (emulator, target):
+                yield RelStack(
+                    bucket,
+                    fake_gcs,
+                    issuer,
+                    service,
+                    storage_proxy,
+                    service_proxy,
+                    emulator,
+                    target,
+                    root / "svc" / "work",
+                )
         finally:
-            emulator.stop()
-            service.process.terminate()
-            try:
-                service.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                service.process.kill()
+            stop_service(service)
             storage_proxy.stop()
             service_proxy.stop()
 

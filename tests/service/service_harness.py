@@ -53,11 +53,19 @@ WEBHOOK_SECRET = "test-webhook-secret"
 
 
 def start_service(
-    bucket: str, issuer: LocalIssuer, work_dir: Path, *, extra_audiences: tuple[str, ...] = ()
+    bucket: str,
+    issuer: LocalIssuer,
+    work_dir: Path,
+    *,
+    extra_audiences: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+    scratch_dir: Path | None = None,
 ) -> RunningService:
     """gunicorn with the repo's gunicorn.conf.py, configured exactly as Cloud Run would be.
 
     ``extra_audiences``: more accepted token audiences (e.g. a test proxy's URL).
+    ``extra_env``: settings on top (timeouts, storage endpoint, worker count).
+    ``scratch_dir``: FRAMERUN_WORK_DIR, when it must differ from ``work_dir`` (the log's).
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -69,10 +77,11 @@ def start_service(
             audiences=(url, *extra_audiences),
             issuer_url=issuer.url,
             certs_url=issuer.certs_url,
-            work_dir=work_dir,
+            work_dir=scratch_dir or work_dir,
             webhook_secret=WEBHOOK_SECRET,
             invoker=INVOKER,
         ),
+        **(extra_env or {}),
     }
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / "gunicorn.log"

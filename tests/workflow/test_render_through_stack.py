@@ -15,17 +15,16 @@ from typing import Any
 import framerun
 import pytest
 from framerun.local.issuer import LocalIssuer
-from framerun.local.workflows import Emulator
 from framerun.target import CloudRunTarget
 from framerun_service.storage import Storage
 
 from tests.compositions import MOVERS, write_composition
-from tests.service.service_harness import INVOKER, WEBHOOK_SECRET, start_service, stop_service
+from tests.service.service_harness import WEBHOOK_SECRET, start_service, stop_service
 from tests.videos import decode, min_psnr
 from tests.workflow.proxy import ServiceProxy, running_proxy
+from tests.workflow.wf_harness import render_workflow
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT, LOCATION = "framerun-test", "local"
 
 
 def _fast_sleep(seconds: float) -> None:
@@ -41,32 +40,16 @@ def stack(fake_gcs: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
             bucket, issuer, tmp_path_factory.mktemp("svc"), extra_audiences=(proxy.url,)
         )
         proxy.target = service.url
-        emulator = Emulator(
-            project=PROJECT,
-            location=LOCATION,
-            token_url=issuer.token_url,
-            invoker_email=INVOKER,
-            sleep=_fast_sleep,
-        )
-        emulator.deploy(
-            "render",
-            (REPO / "workflows" / "render.yaml").read_text(),
-            {"FRAMERUN_SERVICE_URL": proxy.url},
-        )
-        address = emulator.start()
-        target = CloudRunTarget(
-            bucket,
-            PROJECT,
-            LOCATION,
-            "render",
-            proxy.url,
-            executions_endpoint=address,
-            storage_emulator_host=fake_gcs.url,
-        )
         try:
-            yield target, proxy
+            with render_workflow(
+                issuer,
+                service_url=proxy.url,
+                bucket=bucket,
+                storage_host=fake_gcs.url,
+                sleep=_fast_sleep,
+            ) as (_, target):
+                yield target, proxy
         finally:
-            emulator.stop()
             stop_service(service)
 
 

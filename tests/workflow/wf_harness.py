@@ -7,23 +7,30 @@ parallel ``concurrency_limit``), and every request it saw, in order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import pytest
+from framerun.local.issuer import LocalIssuer
 from framerun.local.workflows import (
+    Emulator,
     ExecutionContext,
     WorkflowError,
     load_workflow,
     run_workflow,
 )
+from framerun.target import CloudRunTarget
+
+from tests.service.service_harness import INVOKER
 
 
 def run(source: str, argument: Any = None, **context: Any) -> Any:
@@ -153,3 +160,47 @@ class FakeServer:
                 pass
 
         return Handler
+
+
+# ---- the real render workflow on the emulator, for full-stack tests -----------------
+
+STACK_PROJECT, STACK_LOCATION = "framerun-test", "local"
+_REPO = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def render_workflow(
+    issuer: LocalIssuer,
+    *,
+    service_url: str,
+    bucket: str,
+    storage_host: str,
+    sleep: Callable[[float], None],
+) -> Iterator[tuple[Emulator, CloudRunTarget]]:
+    """``workflows/render.yaml`` deployed on a started emulator that calls ``service_url``
+    with the issuer's tokens, and the target an SDK renders to; stopped on exit."""
+    emulator = Emulator(
+        project=STACK_PROJECT,
+        location=STACK_LOCATION,
+        token_url=issuer.token_url,
+        invoker_email=INVOKER,
+        sleep=sleep,
+    )
+    try:
+        emulator.deploy(
+            "render",
+            (_REPO / "workflows" / "render.yaml").read_text(),
+            {"FRAMERUN_SERVICE_URL": service_url},
+        )
+        target = CloudRunTarget(
+            bucket,
+            STACK_PROJECT,
+            STACK_LOCATION,
+            "render",
+            service_url,
+            executions_endpoint=emulator.start(),
+            storage_emulator_host=storage_host,
+        )
+        yield emulator, target
+    finally:
+        emulator.stop()
