@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,21 +50,55 @@ def renderer_pids(root: int | None = None) -> list[int]:
     return pids
 
 
+class _Watchdog:
+    """One thread per process that fires the current deadline.
+
+    A ``threading.Timer`` per call would start a thread for every frame (about
+    0.3 ms each); seeks in a process are sequential, so one armed deadline at a
+    time is all there is to watch.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: float | None = None
+        self._expired = threading.Event()
+        self._owner = 0  # the pid whose thread runs: a forked child starts its own
+
+    def arm(self, seconds: float) -> threading.Event:
+        with self._cond:
+            if self._owner != os.getpid():
+                self._owner = os.getpid()
+                threading.Thread(target=self._run, name="page-deadline", daemon=True).start()
+            self._expired = threading.Event()
+            self._due = time.monotonic() + seconds
+            self._cond.notify()
+            return self._expired
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._due = None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._due is None or time.monotonic() < self._due:
+                    self._cond.wait(None if self._due is None else self._due - time.monotonic())
+                self._due = None
+                expired = self._expired
+            expired.set()
+            for pid in renderer_pids():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+_WATCHDOG = _Watchdog()
+
+
 @contextlib.contextmanager
 def page_deadline(seconds: float) -> Iterator[threading.Event]:
     """Run the block with a deadline; the event is set if it was hit (renderers killed)."""
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        for pid in renderer_pids():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
+    expired = _WATCHDOG.arm(seconds)
     try:
         yield expired
     finally:
-        timer.cancel()
+        _WATCHDOG.disarm()

@@ -42,3 +42,34 @@ def test_frames_before_the_throw_still_render(tmp_path: Path) -> None:
     )
     result = framerun.render(project, tmp_path / "out.mp4", frames=(0, 10), workers=1)
     assert result.frames == 10
+
+
+def test_a_frame_callback_that_never_returns_is_a_timeout_and_the_browser_survives(
+    tmp_path: Path,
+) -> None:
+    """Playwright's evaluate has no timeout: the page deadline kills the stuck renderer."""
+    from dataclasses import replace
+
+    from framerun_service.errors import CompositionTimeoutError
+    from framerun_service.render.browser import BrowserSession, PageSpec
+    from framerun_service.settings import engine_settings
+
+    stuck = write_composition(
+        tmp_path / "stuck",
+        "<script>requestAnimationFrame(function f(t) { if (t > 100) for (;;) {}"
+        " requestAnimationFrame(f); });</script>",
+    )
+    fine = write_composition(tmp_path / "fine", '<div class="box"></div>')
+    session = BrowserSession(replace(engine_settings(), seek_timeout_s=2.0))
+    try:
+        page = session.open(PageSpec(stuck, "index.html", 320, 240, 30.0, {}))
+        page.seek(0)
+        with pytest.raises(CompositionTimeoutError, match="did not answer"):
+            page.seek(10)
+        page.close()
+        again = session.open(PageSpec(fine, "index.html", 320, 240, 30.0, {}))
+        again.seek(5)
+        assert again.capture("png")[:4] == b"\x89PNG"
+        again.close()
+    finally:
+        session.close()
