@@ -204,7 +204,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 @pytest.mark.parametrize("name", CASES.keys())
 def test_bad_input_fails_fast_with_one_line(runs: dict[str, Run], name: str) -> None:
     """Scripts and CI parse this line; a traceback or a leftover file is a bug."""
-    case, run = CASES[name], runs[name]
+    assert_failed_cleanly(CASES[name], runs[name])
+
+
+def assert_failed_cleanly(case: BadInput, run: Run) -> None:
+    """Exit 2, one ``error: … [CODE]`` line naming the fix, no browser, no file left."""
     assert "Traceback" not in run.stdout + run.stderr, run.stderr
     assert run.returncode == 2, run.stderr
     lines = run.stderr.splitlines()
