@@ -1,5 +1,17 @@
 # The Cloud Run image: the framerun service under gunicorn, with Debian's
 # chrome-headless-shell installed by the same script CI uses.
+
+# HyperFrames' bundled font faces (service/render/fontset.json), from npm @fontsource at
+# the versions package-lock.json pins: copied out here, by the script `make setup` runs,
+# so the image draws text with the same bytes as a local render (and carries no node).
+FROM node:20-bookworm-slim AS fontset
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY service/render/fontset.json service/render/fontset.json
+COPY scripts/install-fontset.mjs scripts/install-fontset.mjs
+RUN node scripts/install-fontset.mjs node_modules /fontset
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,6 +29,7 @@ RUN bash scripts/install-system-deps.sh
 COPY pyproject.toml README.md gunicorn.conf.py ./
 COPY sdk sdk
 COPY service service
+COPY --from=fontset /fontset service/render/fontset
 # The project itself, from this checkout; its dependencies are bounded in pyproject.toml.
 # hadolint ignore=DL3013
 RUN pip install ".[service]"

@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := .stamps
 
-.PHONY: setup demo test soak bench lint lint-infra clean
+.PHONY: setup demo test soak bench compat lint lint-infra clean
 
 # setup: system packages (apt), the Python venv with the project installed
 # editable, and the pinned third-party JS. Each step re-runs only when its
@@ -23,7 +23,7 @@ $(STAMP)/venv: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
-$(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh examples/video/make_clip.py $(STAMP)/venv
+$(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh scripts/install-fontset.mjs service/render/fontset.json examples/video/make_clip.py $(STAMP)/venv
 	@mkdir -p $(STAMP)
 	bash scripts/vendor-js.sh
 	@touch $@
@@ -43,6 +43,12 @@ soak: setup
 
 bench: setup
 	$(PY) scripts/bench.py
+
+# compat: HyperFrames' own regression fixtures (../shared/hf-fixtures), rendered by the
+# HyperFrames CLI and by framerun and compared; writes docs/compatibility.md. Needs the
+# shared peer kit beside the repo (installs the peer on first use); not part of `make test`.
+compat: setup
+	$(PY) scripts/compat.py
 
 lint: setup lint-infra
 	$(VENV)/bin/yamllint workflows

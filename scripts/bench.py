@@ -38,6 +38,13 @@ launch, page load) and the CPU seconds by kind of process (the bench process, th
 worker main threads (capture loop and IPC), the worker encode threads, the
 Playwright driver, chrome's processes), which shows where the time goes.
 
+- ``preroll_10min_s``: what a chunk that starts 10 minutes in (frame 18 000 at 30 fps)
+  spends before its first frame, moving the page through the frames before it
+  (``runtime.js`` ``preroll``: timers, rAF, GSAP and stateful adapters at every frame
+  time, nothing drawn), measured on one page of the same composition; and
+  ``preroll_ms_per_frame``, that time per frame passed. It grows with where the
+  chunk starts, not with its length.
+
 ``--quick`` uses 2 s and one pair of runs, to smoke-test this script. Its figures
 are not comparable with the real ones: start-up (spawning the workers, launching
 the browsers, ≈2 s) is a large share of a 2 s render.
@@ -220,6 +227,27 @@ def render_once(label: str, duration: float, *, encode: bool, workers: int) -> R
     return run
 
 
+def measure_preroll(frames: int) -> float:
+    """Seconds one page of the bench composition takes to pre-roll ``frames`` frames."""
+    from framerun_service.render.browser import BrowserSession, PageSpec
+    from framerun_service.render.composition import load_composition
+
+    comp = load_composition(PROJECT)
+    session = BrowserSession()
+    try:
+        page = session.open(
+            PageSpec(PROJECT, comp.entry, comp.width, comp.height, float(comp.fps), {})
+        )
+        started = time.perf_counter()
+        page.preroll(frames)
+        seconds = time.perf_counter() - started
+        page.close()
+    finally:
+        session.close()
+    log(f"preroll: {frames} frames in {seconds:.2f} s ({seconds / frames * 1000:.2f} ms/frame)")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 s video, one pair of runs")
@@ -253,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             render_once(f"ceiling {duration:g}s #{i}", duration, encode=False, workers=workers)
         )
     double = render_once(f"full {2 * duration:g}s", 2 * duration, encode=True, workers=workers)
+    preroll_frames = 600 if args.quick else 18_000  # 10 minutes in, at 30 fps
+    preroll_s = measure_preroll(preroll_frames)
 
     best, best_ceiling = max(full, key=lambda r: r.fps), max(ceiling, key=lambda r: r.fps)
     peaks = [r.peak_rss for r in full]
@@ -264,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         "rss_ratio_2x": round(double.peak_rss / statistics.mean(peaks), 3),
         "frames": best.frames,
         "workers": workers,
+        "preroll_10min_s": round(preroll_s * 18_000 / preroll_frames, 2),
+        "preroll_ms_per_frame": round(preroll_s / preroll_frames * 1000, 3),
     }
     log(f"bench took {time.perf_counter() - bench_started:.1f} s")
     line = json.dumps(figures)

@@ -200,6 +200,9 @@ def render(
         _fail(exc)
         return
     wall = time.perf_counter() - started
+    if not quiet:
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"rendered {result.frames} frames in {wall:.1f}s ({result.frames / wall:.1f} fps) "
         f"→ {result.output} ({result.bytes / 1e6:.2f} MB)"

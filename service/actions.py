@@ -129,6 +129,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
     from framerun_service.render.chunk import page_spec
     from framerun_service.render.composition import load_composition
     from framerun_service.render.config import RenderConfig
+    from framerun_service.render.fontset import fontset_version
     from framerun_service.render.media import composition_clips
     from framerun_service.render.plan import make_plan
     from framerun_service.render.probe import probe_composition
@@ -140,16 +141,18 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
     comp = load_composition(site, entry=config.composition, overrides=config.overrides())
     encoder = config.encoder(comp.fps)
     _check_output_name(req.output_uri, encoder.container)
+    warnings = list(comp.warnings)
     the_plan = make_plan(
         comp,
         encoder,
         site_hash=site_tree_hash(site),
         browser_version=browser_version(),
+        font_set=fontset_version(),
         frames=config.frames,
         chunk_size=config.chunk_size,
         target_chunk_frames=config.target_chunk_frames,
         max_parallel_chunks=config.max_parallel_chunks,
-        audio=composition_clips(comp),
+        audio=composition_clips(comp, warnings=warnings),
     )
     # Fonts, the GPU and the network guard fail here, before any chunk fans out.
     probe_composition(
@@ -183,7 +186,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
         "chunkCount": len(the_plan.chunks),
         "outputUri": req.output_uri,
         "maxParallelChunks": the_plan.max_parallel_chunks,
-        "warnings": list(comp.warnings),
+        "warnings": warnings,
     }
 
 
@@ -204,6 +207,7 @@ def _check_output_name(output_uri: str, container: str) -> None:
 def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, dict[str, Any]]:
     """Read plan.json and refuse it unless its content, the request and this build agree."""
     from framerun_service.render.browser import browser_version
+    from framerun_service.render.fontset import fontset_version
     from framerun_service.render.plan import Plan
     from framerun_service.version import ENGINE_VERSION
 
@@ -224,6 +228,11 @@ def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, dic
         raise PlanHashMismatchError(
             f"plan was made by engine {the_plan.engine_version} / {the_plan.browser_version}, "
             f"this instance runs {ENGINE_VERSION} / {browser_version()}; deploy one image"
+        )
+    if the_plan.font_set != fontset_version():
+        raise PlanHashMismatchError(
+            f"plan was made with font set {the_plan.font_set[:12]}…, this instance has "
+            f"{fontset_version()[:12]}…; deploy one image"
         )
     return the_plan, envelope
 

@@ -31,6 +31,7 @@ from framerun_service.errors import (
 )
 from framerun_service.render.checks import (
     PAGE_CHECK_JS,
+    PREROLL_JS,
     RENDERER_JS,
     SEEK_JS,
     check_gpu_mode,
@@ -39,6 +40,8 @@ from framerun_service.render.checks import (
     loaded_families,
 )
 from framerun_service.render.deadline import page_deadline
+from framerun_service.render.fontrules import compile_fonts
+from framerun_service.render.fontset import face_path
 from framerun_service.render.netguard import (
     FIX,
     SITE_ORIGIN,
@@ -60,6 +63,7 @@ from framerun_service.render.site import (
     read_range,
     resolve_site_path,
 )
+from framerun_service.render.subcomp import rewrite_asset_paths
 from framerun_service.settings import EngineSettings, engine_settings
 from playwright.sync_api import (
     Browser,
@@ -95,6 +99,10 @@ CHROME_ARGS = (
     "--disable-threaded-animation",
     "--disable-threaded-scrolling",
     "--disable-checker-imaging",
+    # Re-raster whole tiles: a partial re-raster keeps the anti-aliased fringe an element
+    # left in the tile at earlier frames (a rotating box's old edges), so a frame's pixels
+    # would depend on the frames drawn before it in the same page, i.e. on the chunking.
+    "--disable-partial-raster",
     # Software compositing: compositing through SwiftShader GL cost ~160 ms of
     # CPU per 1080p frame in the GPU process, the software compositor ~45 ms.
     # WebGL still renders through SwiftShader.
@@ -112,8 +120,22 @@ READY_JS = """(ms) => Promise.race([
   new Promise((_, reject) => window.__framerun.__internal.real.setTimeout(
     () => reject(new Error("Timeout: ready() did not settle")), ms)),
 ])"""
+# Transparent output, as HyperFrames makes it (engine initTransparentBackground): the page's
+# own html/body backgrounds are dropped, so only what is drawn on them keeps alpha.
+TRANSPARENT_BACKGROUND_JS = """() => {
+  const style = document.createElement("style");
+  style.setAttribute("data-framerun-transparent", "");
+  style.textContent = "html,body{background:transparent !important;" +
+    "background-color:transparent !important;background-image:none !important;}";
+  (document.head || document.documentElement).appendChild(style);
+}"""
 IGNORED_MISSING = frozenset({"/favicon.ico"})
+# The HyperFrames adapter marks its fetches of sub-composition files with this header:
+# they get the font rules HyperFrames applies when it inlines them.
+COMPOSITION_HEADER = "x-framerun-composition"
 MAX_LISTED = 5
+# Pre-roll frames per call into the page: few round trips, yet a deadline per batch.
+PREROLL_BATCH = 120
 
 
 @cache
@@ -150,10 +172,17 @@ class PageGuard:
     Requests the route never sees (file: and mixed content refused by Chrome
     itself, fetch() of unsupported schemes) are caught from ``requestfailed`` and
     console events; WebSockets are intercepted and closed before they connect.
+
+    The entry document and the sub-composition files are served with HyperFrames'
+    font rules applied (``fontrules.py``); the bundled faces they name come from
+    the font set.
     """
 
-    def __init__(self, project_dir: Path, *, resolver: Resolver, fetcher: Fetcher) -> None:
+    def __init__(
+        self, project_dir: Path, *, resolver: Resolver, fetcher: Fetcher, entry: str = ""
+    ) -> None:
         self.project_dir = project_dir
+        self.entry = entry
         self.resolver = resolver
         self.fetcher = fetcher
         self._refusals: dict[str, Refusal] = {}
@@ -177,6 +206,8 @@ class PageGuard:
         try:
             if decision.kind is Kind.SITE:
                 self._serve_site(route)
+            elif decision.kind is Kind.FONTS:
+                self._serve_font(route)
             elif decision.kind is Kind.FETCH:
                 self._fetch(route)
             else:
@@ -198,6 +229,10 @@ class PageGuard:
                 self.refuse(request.url, "not in the composition folder", request.resource_type)
             route.fulfill(status=404, body=b"not found")
             return
+        compiled = self._compiled(request, path, url_path)
+        if compiled is not None:
+            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=compiled)
+            return
         size = path.stat().st_size
         headers = {
             "content-type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
@@ -214,6 +249,41 @@ class PageGuard:
         first, last = span
         headers["content-range"] = f"bytes {first}-{last}/{size}"
         route.fulfill(status=206, headers=headers, body=read_range(path, first, last))
+
+    def _compiled(self, request: Request, path: Path, url_path: str) -> bytes | None:
+        """The entry document or a sub-composition file with the font rules applied, else None."""
+        if path.suffix.lower() not in (".html", ".htm"):
+            return None
+        entry = (
+            request.is_navigation_request()
+            and request.frame.parent_frame is None
+            and url_path.lstrip("/") == self.entry
+        )
+        if not entry and request.headers.get(COMPOSITION_HEADER) != "1":
+            return None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            return None  # not text HyperFrames could compile either: served as it is
+        if not entry:
+            text = rewrite_asset_paths(text, url_path.lstrip("/"), self._site_has)
+        return compile_fonts(text, entry=entry).encode("utf-8")
+
+    def _site_has(self, rel: str) -> bool:
+        return resolve_site_path(self.project_dir, rel) is not None
+
+    def _serve_font(self, route: Route) -> None:
+        request = route.request
+        path = face_path(unquote(urlsplit(request.url).path).lstrip("/"))
+        if path is None:
+            self.refuse(request.url, "not a bundled font face", request.resource_type)
+            route.fulfill(status=404, body=b"not found")
+            return
+        route.fulfill(
+            status=200,
+            headers={"content-type": "font/woff2", "access-control-allow-origin": "*"},
+            body=path.read_bytes(),
+        )
 
     def _fetch(self, route: Route) -> None:
         request = route.request
@@ -288,13 +358,29 @@ class CompositionPage:
         seek (or :meth:`check`), but never reaches its target either way.
         """
         ms = frame * 1000.0 / self.spec.fps
+        self._run(SEEK_JS, ms, f"showing frame {frame}")
+
+    def preroll(self, frames: int) -> None:
+        """Move the page's time through frames [0, ``frames``) without drawing them.
+
+        A fresh page that is to show frame N first lives through the frames before
+        it, so scripts that keep state across ticks reach frame N as they would in
+        one continuous render (see runtime.js, "Continuous time").
+        """
+        for first in range(0, frames, PREROLL_BATCH):
+            last = min(frames, first + PREROLL_BATCH)
+            self._run(PREROLL_JS, [first, last], f"moving time through frames {first}–{last - 1}")
+
+    def _run(self, script: str, arg: Any, doing: str) -> None:
+        """One seek-like call; raises if it overran, a font failed, a request was
+        refused or a page callback threw meanwhile."""
         with page_deadline(self.settings.seek_timeout_s) as expired:
             try:
-                state = self.page.evaluate(SEEK_JS, ms)
+                state = self.page.evaluate(script, arg)
             except Error as exc:
                 if expired.is_set():
-                    raise _overran(f"showing frame {frame}", "FRAMERUN_SEEK_TIMEOUT_S") from None
-                raise _classify(exc, f"seek to frame {frame}") from None
+                    raise _overran(doing, "FRAMERUN_SEEK_TIMEOUT_S") from None
+                raise _classify(exc, doing) from None
         if state["fontFailed"]:
             _raise_font_error(self.page, self.guard)
         self.check()
@@ -302,7 +388,7 @@ class CompositionPage:
             # A frame drawn after a callback threw would be silently wrong.
             first = state["error"].splitlines()[0]
             raise PageScriptError(
-                f"the composition threw while showing frame {frame}: {first}; fix the script error"
+                f"the composition threw while {doing}: {first}; fix the script error"
             )
 
     def evaluate(self, expression: str, arg: Any = None) -> Any:
@@ -419,7 +505,9 @@ class BrowserSession:
         context.add_init_script(path=str(RUNTIME_JS))
         for adapter in sorted(ADAPTERS_DIR.glob("*.js")):
             context.add_init_script(path=str(adapter))
-        guard = PageGuard(spec.project_dir, resolver=self.resolver, fetcher=self.fetcher)
+        guard = PageGuard(
+            spec.project_dir, resolver=self.resolver, fetcher=self.fetcher, entry=spec.entry
+        )
         page = context.new_page()
         guard.attach(context, page)
         errors: list[str] = []
@@ -438,6 +526,8 @@ class BrowserSession:
                 page.goto(f"{SITE_ORIGIN}/{spec.entry}", wait_until="load", timeout=timeout_ms)
                 page.wait_for_function("() => !!window.__framerun", timeout=timeout_ms)
                 page.evaluate(READY_JS, timeout_ms)
+                if spec.transparent:
+                    page.evaluate(TRANSPARENT_BACKGROUND_JS)
                 report = page.evaluate(PAGE_CHECK_JS, timeout_ms)
             except Error as exc:
                 error = (

@@ -88,6 +88,17 @@ SEEK_JS = """async (ms) => {
 }"""
 
 
+# Pre-roll: move time through frames [from, to) without drawing them (runtime.js), then
+# report as SEEK_JS does.
+PREROLL_JS = """async ([from, to]) => {
+  await window.__framerun.preroll(from, to);
+  const fontFailed = document.fonts
+    ? Array.from(document.fonts).some((f) => f.status === "error") : false;
+  const errors = window.__framerun.errors;
+  return { fontFailed, error: errors.length ? String(errors[0]) : null };
+}"""
+
+
 def check_gpu_renderer(renderer: str | None) -> str:
     """The WebGL renderer string if it is SwiftShader; else BrowserGpuNotSoftwareError."""
     if renderer is None:

@@ -106,6 +106,8 @@ def render_chunk(
     worker = threading.Thread(target=encode_loop, name=f"encode-{chunk.index}", daemon=True)
     worker.start()
     try:
+        # Frame N must not depend on where a chunk starts: live through frames 0..N-1.
+        page.preroll(chunk.start)
         for frame in range(chunk.start, chunk.end):
             page.seek(frame)
             frames.put(page.capture(capture_format, jpeg_quality=session.settings.jpeg_quality))

@@ -15,6 +15,7 @@ that says the fix.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from framerun_service.errors import (
     InvalidCompositionError,
     InvalidConfigError,
 )
+from framerun_service.render.timing import ClipTiming
 from framerun_service.render.variables import (
     VariableDeclaration,
     parse_declarations,
@@ -41,7 +43,6 @@ ROOT_ATTRS = ("data-width", "data-height", "data-fps", "data-duration")
 DEFAULT_FPS = Fraction(30)  # HyperFrames' default when the root has no data-fps
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 # data-start: seconds, or "<clip id>", "<clip id> + 2", "<clip id> - 0.5" (that clip's end)
-_REFERENCE = re.compile(r"([A-Za-z0-9_.:-]+)(?:\s*([+-])\s*([0-9]*\.?[0-9]+))?")
 _NOT_CLIPS = frozenset({"script", "style", "link", "meta", "template", "noscript"})
 _TIMELINE_REGISTRY = "__timelines"
 _T = TypeVar("_T")
@@ -73,8 +74,8 @@ class Composition:
 
     @property
     def total_frames(self) -> int:
-        """round(duration × fps), the frame count of the full video."""
-        return max(1, round(self.duration * self.fps))
+        """The frame count of the full video: see :func:`frame_count`."""
+        return frame_count(self.duration, self.fps)
 
     @property
     def entry_path(self) -> Path:
@@ -205,7 +206,8 @@ def load_composition(
     if overrides.duration is not None or root.get("data-duration", "") != "":
         duration = pick("duration", overrides.duration, parse_duration)
     else:
-        duration = _duration_from_clips(finder, entry, html)
+        duration, timing_warnings = _duration_from_clips(finder, entry, html)
+        warnings += [f"'{entry}': {w}" for w in timing_warnings]
         warnings.append(
             f"'{entry}': the root has no data-duration; using {float(duration):g}s, where its "
             "last timed clip ends (HyperFrames' rule); add data-duration to the root to set it"
@@ -244,14 +246,15 @@ def _declarations(finder: _RootFinder) -> tuple[tuple[VariableDeclaration, ...],
     return tuple(by_id.values()), warnings
 
 
-def _duration_from_clips(finder: _RootFinder, entry: str, html: str) -> Fraction:
-    """The end of the last timed clip directly under the root, or an error naming the fix.
+def _duration_from_clips(finder: _RootFinder, entry: str, html: str) -> tuple[Fraction, list[str]]:
+    """The end of the last timed clip directly under the root (and what its timing warned
+    about), or an error naming the fix.
 
     HyperFrames resolves a missing root duration in the page after its scripts ran:
     the registered GSAP timeline's length, floored by the clips' windows. Without a
     timeline the clips decide and are known here; with one, only the page knows.
     """
-    end = _clips_end(finder.elements, finder.root)
+    end, timing_warnings = _clips_end(finder.elements, finder.root)
     where = "the root element" if finder.root is not None else "any element"
     if _TIMELINE_REGISTRY in html:
         hint = f'"{float(end):g}"' if end else '"<seconds>"'
@@ -269,7 +272,7 @@ def _duration_from_clips(finder: _RootFinder, entry: str, html: str) -> Fraction
             "or pass --duration"
         )
     try:
-        return parse_duration(end)
+        return parse_duration(end), timing_warnings
     except InvalidConfigError as exc:
         raise InvalidCompositionError(
             f"'{entry}': the clips end at {float(end):g}s, which is invalid: {exc.message}; "
@@ -277,53 +280,15 @@ def _duration_from_clips(finder: _RootFinder, entry: str, html: str) -> Fraction
         ) from None
 
 
-def _clips_end(elements: list[_Element], root: _Element | None) -> Fraction:
-    """Latest start + duration over the clips whose nearest timed ancestor is the root."""
+def _clips_end(elements: list[_Element], root: _Element | None) -> tuple[Fraction, list[str]]:
+    """Latest end over the clips whose nearest timed ancestor is the root, by
+    HyperFrames' timing rules (``timing.py``), and what the timing warned about."""
     by_id: dict[str, _Element] = {}
-    for e in elements:
-        for key in ("id", "data-composition-id"):
+    for key in ("id", "data-composition-id"):  # an id first, as getElementById finds it
+        for e in elements:
             if e.attrs.get(key):
                 by_id.setdefault(e.attrs[key], e)
-    starts: dict[int, Fraction] = {}
-    visiting: set[int] = set()
-
-    def number(raw: str | None) -> Fraction | None:
-        try:
-            return Fraction(raw.strip()) if raw is not None and raw.strip() else None
-        except (ValueError, ZeroDivisionError):
-            return None
-
-    def duration(e: _Element) -> Fraction | None:
-        d = number(e.attrs.get("data-duration"))
-        if d is None and (end := number(e.attrs.get("data-end"))) is not None:
-            d = end - start(e)  # legacy data-end
-        return d if d is not None and d > 0 else None
-
-    def scope_start(e: _Element) -> Fraction:
-        # data-start counts from the start of the enclosing composition.
-        p = e.parent
-        while p is not None and "data-composition-id" not in p.attrs:
-            p = p.parent
-        return start(p) if p is not None else Fraction(0)
-
-    def start(e: _Element) -> Fraction:
-        key = id(e)
-        if key in starts:
-            return starts[key]
-        if key in visiting:  # a reference cycle resolves to 0, as in HyperFrames
-            return Fraction(0)
-        visiting.add(key)
-        raw = (e.attrs.get("data-start") or "").strip()
-        value = Fraction(0)
-        if (absolute := number(raw)) is not None:
-            value = max(Fraction(0), scope_start(e) + max(Fraction(0), absolute))
-        elif (m := _REFERENCE.fullmatch(raw)) and (target := by_id.get(m[1])) is not None:
-            offset = Fraction(m[3]) if m[3] else Fraction(0)
-            value = start(target) + (duration(target) or 0) + (-offset if m[2] == "-" else offset)
-            value = max(Fraction(0), value)
-        visiting.discard(key)
-        starts[key] = value
-        return value
+    timing = ClipTiming(by_id.get)
 
     def top_level(e: _Element) -> bool:
         p = e.parent
@@ -337,9 +302,24 @@ def _clips_end(elements: list[_Element], root: _Element | None) -> Fraction:
     for e in elements:
         if e is root or "data-start" not in e.attrs or e.tag in _NOT_CLIPS or not top_level(e):
             continue
-        if (d := duration(e)) is not None:
-            end = max(end, start(e) + d)
-    return end
+        if (length := timing.duration(e)) is not None:
+            end = max(end, Fraction(timing.start(e) + length).limit_denominator(10**6))
+    return end, timing.warnings
+
+
+# HyperFrames' FRAME_BOUNDARY_EPSILON: a product this close to a whole frame is that frame.
+FRAME_BOUNDARY_EPSILON = Fraction(1, 1000)
+
+
+def frame_count(duration: Fraction, fps: Fraction) -> int:
+    """duration × fps frames, rounded up: a video that lasts part of a frame longer than
+    a whole number of frames shows that part too (19.05 s at 30 fps, 571.5, is 572), as
+    HyperFrames counts them (durationToFrameCount). A product within 1/1000 of a whole
+    number is that number, so rounding noise in a duration adds no frame."""
+    raw = duration * fps
+    nearest = round(raw)
+    whole = nearest if abs(raw - nearest) <= FRAME_BOUNDARY_EPSILON else math.ceil(raw)
+    return max(1, whole)
 
 
 def parse_dimension(name: str, raw: Any) -> int:

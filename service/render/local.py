@@ -25,6 +25,7 @@ from framerun_service.render.chunk import ChunkResult, render_chunk
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import PNG_SEQUENCE, EncoderSettings
 from framerun_service.render.finish import finish_render
+from framerun_service.render.fontset import fontset_version
 from framerun_service.render.media import composition_clips
 from framerun_service.render.plan import DEFAULT_CHUNK_SIZE, Plan, make_plan
 from framerun_service.render.site import site_tree_hash
@@ -37,6 +38,8 @@ class LocalRenderResult:
     frames: int
     seconds: float
     bytes: int
+    # What the composition does that HyperFrames would render but looks like a slip.
+    warnings: tuple[str, ...] = ()
 
 
 ProgressFn = Callable[[int], None]
@@ -131,18 +134,20 @@ def render_local(
         raise InvalidConfigError(f"--workers must be ≥ 1, got {workers}")
     if out_path is not None:
         check_output_path(out_path, folder=writes_folder(encoder, out_path))
+    warnings = list(composition.warnings)
     plan = make_plan(
         composition,
         encoder,
         site_hash=site_tree_hash(composition.project_dir),
         browser_version=browser_version(),
+        font_set=fontset_version(),
         frames=frames,
         chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
         # By default, as many chunks as a multiple of the machine's cores, so
         # workers finish together. Cores, not --workers: the output must not
         # depend on how many workers rendered it.
         chunk_multiple=default_workers() if chunk_size is None else 1,
-        audio=composition_clips(composition),
+        audio=composition_clips(composition, warnings=warnings),
     )
     if on_plan is not None:
         on_plan(plan)
@@ -153,13 +158,18 @@ def render_local(
         )
         if out_path is None or not encode:
             return LocalRenderResult(
-                None, plan, plan.total_frames, time.perf_counter() - started, 0
+                None, plan, plan.total_frames, time.perf_counter() - started, 0, tuple(warnings)
             )
         result = finish_render(
             plan, chunk_paths, out_path, site_dir=composition.project_dir, work_dir=workdir
         )
         return LocalRenderResult(
-            out_path, plan, result.frames, time.perf_counter() - started, result.bytes
+            out_path,
+            plan,
+            result.frames,
+            time.perf_counter() - started,
+            result.bytes,
+            tuple(warnings),
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

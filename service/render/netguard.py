@@ -10,6 +10,8 @@ kinds of thing, and every refusal is reported (the render fails with
     ----------------------------------------  ---------------------------------------
     https://site.framerun.invalid/<path>      the composition folder's file; a missing
                                               file is refused (except /favicon.ico)
+    https://fonts.framerun.invalid/<file>     a bundled font face (fontset.py); any
+                                              other file there is refused
     data:, blob:, about:                      inline: never reaches the network
     https://<name or IP>                      fetched by framerun, only if *every*
                                               address the name resolves to is public;
@@ -47,6 +49,8 @@ from enum import Enum
 from urllib.parse import unquote, urljoin, urlsplit
 
 SITE_ORIGIN = "https://site.framerun.invalid"
+# Where the page finds the bundled font faces (fontset.py serves the files).
+FONTS_ORIGIN = "https://fonts.framerun.invalid"
 MAX_REDIRECTS = 5
 # Names that reach the metadata server (or other machine-local services) on GCP.
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "metadata.goog"})
@@ -65,6 +69,7 @@ FIX = "compositions may load their own files and public https: URLs only"
 
 class Kind(Enum):
     SITE = "site"  # served from the composition folder
+    FONTS = "fonts"  # a bundled font face
     INLINE = "inline"  # data:/blob:/about: — no network
     FETCH = "fetch"  # https: to check by DNS, then fetch
     BLOCK = "block"
@@ -156,6 +161,8 @@ def classify(url: str) -> Decision:
         return Decision(Kind.INLINE)
     if scheme == "https" and f"{scheme}://{parts.netloc.lower()}" == SITE_ORIGIN:
         return Decision(Kind.SITE)
+    if scheme == "https" and f"{scheme}://{parts.netloc.lower()}" == FONTS_ORIGIN:
+        return Decision(Kind.FONTS)
     if scheme == "file":
         return Decision(
             Kind.BLOCK,

@@ -1,7 +1,7 @@
 """The plan: which frames each chunk renders, and a hash that pins everything.
 
 IO-free. The plan hash covers the site tree hash, the composition, the encoder
-settings, the engine version and the browser version, so a chunk rendered by a
+settings, the engine version, the browser version and the font set, so a chunk rendered by a
 different build or against a different site is refused instead of silently mixed.
 """
 
@@ -96,6 +96,9 @@ class Plan:
     site_hash: str
     engine_version: str
     browser_version: str
+    # The bundled font faces' version (fontset.py): the same page with other faces
+    # draws other text, so a chunk must be drawn with the plan's faces.
+    font_set: str = ""
     # The <audio>/<video> clips mixed once at assemble (empty for silent videos
     # and for formats without audio). Their source bytes are in the site hash.
     audio: tuple[MediaClip, ...] = ()
@@ -125,6 +128,7 @@ class Plan:
             "siteHash": self.site_hash,
             "engineVersion": self.engine_version,
             "browserVersion": self.browser_version,
+            "fontSet": self.font_set,
             "audio": [clip.to_json() for clip in self.audio],
         }
 
@@ -149,6 +153,7 @@ class Plan:
             site_hash=data["siteHash"],
             engine_version=data["engineVersion"],
             browser_version=data["browserVersion"],
+            font_set=data.get("fontSet", ""),
             audio=tuple(MediaClip.from_json(c) for c in data.get("audio", [])),
             plan_hash=data.get("planHash", ""),
         )
@@ -160,6 +165,7 @@ def make_plan(
     *,
     site_hash: str,
     browser_version: str,
+    font_set: str = "",
     frames: tuple[int, int] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES,
@@ -204,6 +210,7 @@ def make_plan(
         site_hash=site_hash,
         engine_version=ENGINE_VERSION,
         browser_version=browser_version,
+        font_set=font_set,
         audio=() if encoder.container == PNG_SEQUENCE else audio,
     )
     return _with_hash(plan)

@@ -15,7 +15,17 @@
  *   getVariables()   -> deep copy of config.variables
  *   delay(promise)   -> make the next seek() wait for `promise` (returns it)
  *   errors           -> strings describing exceptions thrown by page callbacks
- *   registerAdapter({name, ready?, seek}) -> hook a library into ready()/seek()
+ *   preroll(from, to) -> Promise: move time through frames [from, to) without drawing them
+ *   registerAdapter({name, ready?, seek, preroll?}) -> hook a library into ready()/seek()
+ *
+ * Continuous time. A page's scripts can keep state across ticks (d3-timer treats a
+ * jump of over a second as sleep, anime.js composes tweens in seek order, GSAP
+ * .call() and rAF simulations count frames), so frame N may depend on every frame
+ * before it. A chunk that starts at frame N > 0 in a fresh page first calls
+ * preroll(0, N): the same timers, rAF callbacks, GSAP moves and stateful adapters
+ * run at every frame time, but nothing that only paints (CSS/WAAPI positioning,
+ * SMIL, <video> seeks, layout, fonts, images) does. Frame N is then the same
+ * pixels whatever the chunking, the worker count or the machine.
  *
  * Limitations (by design):
  *   - Backward seeks only move the clock: timers that already fired are not
@@ -246,17 +256,21 @@
 
   // ---------------------------------------------------------------- adapters
   // Library-specific seekers (service/render/adapters/*.js, injected right after
-  // this file) register here. Each is { name, ready?(): Promise, seek(ms): any };
-  // seek runs after timers, rAF and GSAP have reached ms, before CSS/WAAPI sync,
-  // and may return a promise the frame waits for (e.g. a <video> 'seeked').
+  // this file) register here. Each is { name, ready?(): Promise, seek(ms): any,
+  // preroll?(ms): any }; seek runs after timers, rAF and GSAP have reached ms,
+  // before CSS/WAAPI sync, and may return a promise the frame waits for (e.g. a
+  // <video> 'seeked'). preroll runs instead while time moves without drawing: an
+  // adapter whose picture is a function of time alone has none.
   const adapters = [];
   function registerAdapter(adapter) {
     if (!adapter || typeof adapter.seek !== "function") throw new Error("framerun adapter needs seek(ms)");
     adapters.push(adapter);
   }
-  async function seekAdapters(ms) {
+  async function seekAdapters(ms, light) {
     for (const a of adapters) {
-      try { await a.seek(ms); } catch (e) { record("adapter " + (a.name || "?"), e); }
+      const step = light ? a.preroll : a.seek;
+      if (typeof step !== "function") continue;
+      try { await step.call(a, ms); } catch (e) { record("adapter " + (a.name || "?"), e); }
     }
   }
 
@@ -302,7 +316,8 @@
   }
 
   // -------------------------------------------------------------------- seek
-  async function doSeek(ms) {
+  // light: time moves (timers, rAF, GSAP, stateful adapters) but nothing is drawn.
+  async function doSeek(ms, light) {
     ms = Number(ms);
     if (!Number.isFinite(ms) || ms < 0) throw new Error("framerun.seek: bad time " + ms);
     stamp(); // anything created since the last seek was born at the current clock
@@ -339,7 +354,13 @@
     await hop();
 
     gsapSync(ms);
-    await seekAdapters(ms);
+    await seekAdapters(ms, light);
+    if (light) {
+      await Promise.all(childRuntimes().map((rt) => rt.__step(ms, true)));
+      while (pending.size) await Promise.all(Array.from(pending));
+      reseed(0x4af, frameOf(ms));
+      return ms;
+    }
     await settleAnimations(true);
     syncAnimations(ms);
     await settleAnimations(false);
@@ -352,10 +373,15 @@
     return ms;
   }
   let chain = Promise.resolve();
-  function seek(ms) {
-    const p = chain.then(() => doSeek(ms));
+  function step(ms, light) {
+    const p = chain.then(() => doSeek(ms, light));
     chain = p.catch(() => {});
     return p;
+  }
+  const seek = (ms) => step(ms, false);
+  async function preroll(from, to) {
+    for (let k = from; k < to; k++) await step((k * 1000) / fps, true);
+    return to;
   }
 
   const api = {
@@ -371,6 +397,8 @@
     time: () => clock,
     getVariables: () => JSON.parse(JSON.stringify(cfg.variables || {})),
     seek,
+    preroll,
+    __step: step,
     ready,
     delay,
     registerAdapter,

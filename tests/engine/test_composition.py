@@ -91,12 +91,20 @@ def test_ntsc_fps_is_exact(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("fps", "duration", "frames"),
-    [("30", "1", 30), ("29.97", "1", 30), ("30000/1001", "60", 1798), ("24", "0.01", 1)],
+    [
+        ("30", "1", 30),
+        ("29.97", "1", 30),
+        ("30000/1001", "60", 1799),  # 1798.2 frames: the part frame is shown
+        ("30", "19.05", 572),  # 571.5
+        ("30", "1.00001", 30),  # 30.0003: within 1/1000 of a frame, no extra frame
+        ("24", "0.01", 1),
+    ],
 )
-def test_total_frames_is_rounded_duration_times_fps(
+def test_total_frames_is_duration_times_fps_rounded_up_as_hyperframes_counts(
     tmp_path: Path, fps: str, duration: str, frames: int
 ) -> None:
-    """The frame count is round(duration × fps), and never zero."""
+    """The frame count is duration × fps rounded up (HyperFrames' durationToFrameCount:
+    a product within 1/1000 of a whole number is that number), and never zero."""
     write_composition(tmp_path, "", fps=fps, duration=duration)
     assert load_composition(tmp_path).total_frames == frames
 

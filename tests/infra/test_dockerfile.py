@@ -23,9 +23,21 @@ def test_hadolint_is_clean() -> None:
 
 
 def test_base_image_and_system_packages_come_from_the_shared_script() -> None:
-    assert _instructions("FROM") == ["FROM python:3.11-slim-bookworm"]
+    assert _instructions("FROM")[-1] == "FROM python:3.11-slim-bookworm"
     assert "RUN bash scripts/install-system-deps.sh" in DOCKERFILE
     assert "apt-get" not in DOCKERFILE, "system packages are named only in the script"
+
+
+def test_the_font_set_comes_from_the_lockfile_by_the_setup_script() -> None:
+    """The faces are npm @fontsource files at the locked versions, copied by the script
+    `make setup` runs, into the package before it is installed."""
+    assert _instructions("FROM")[0] == "FROM node:20-bookworm-slim AS fontset"
+    assert "RUN npm ci " in DOCKERFILE and "COPY package.json package-lock.json ./" in DOCKERFILE
+    assert "RUN node scripts/install-fontset.mjs node_modules /fontset" in DOCKERFILE
+    copy = DOCKERFILE.index("COPY --from=fontset /fontset service/render/fontset")
+    assert copy < DOCKERFILE.index('pip install ".[service]"')
+    vendor = (REPO / "scripts" / "vendor-js.sh").read_text()
+    assert "node scripts/install-fontset.mjs node_modules service/render/fontset" in vendor
 
 
 def test_installs_the_service_extra_and_runs_gunicorn_as_non_root() -> None:

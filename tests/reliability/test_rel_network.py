@@ -117,12 +117,13 @@ def test_a_composition_cannot_reach_internal_addresses(
     assert render_objects(service, render_id) == []
 
 
-def test_a_request_one_mid_render_frame_makes_fails_that_chunk(
+def test_a_request_one_mid_render_frame_makes_fails_that_chunk_and_later_ones(
     service: RunningService, internal: CountingServer, tmp_path: Path
 ) -> None:
     """The plan's probe shows the first and last frames only; a request made at
-    t ≈ 0.5 s alone gets past it and must be caught by the chunk that shows it,
-    which then writes no chunk object."""
+    t ≈ 0.5 s alone gets past it and must be caught by the chunk that shows it —
+    and by every later chunk, which lives through that moment again before its own
+    first frame (continuous time) — and none of them writes a chunk object."""
     url = f"http://127.0.0.1:{internal.server_address[1]}/secret"
     script = (
         "<script>requestAnimationFrame(function f(t) {"
@@ -141,8 +142,8 @@ def test_a_request_one_mid_render_frame_makes_fails_that_chunk(
         if reply.status_code != 200:
             assert reply.json()["error"]["code"] == "ASSET_FETCH_FAILED", reply.text
             assert "127.0.0.1" in reply.json()["error"]["message"]
-    # Frames 10–19 hold t ≈ 0.5 s: that chunk fails, the others render.
-    assert codes == {0: 200, 1: 422, 2: 200}
+    # Frames 10–19 hold t ≈ 0.5 s: that chunk and the one after fail, the first renders.
+    assert codes == {0: 200, 1: 422, 2: 422}
     assert internal.hits == []
     chunk_objects = [n for n in render_objects(service, render_id) if n.endswith(".mp4")]
-    assert sorted(n.rsplit("/", 1)[1] for n in chunk_objects) == ["00000.mp4", "00002.mp4"]
+    assert sorted(n.rsplit("/", 1)[1] for n in chunk_objects) == ["00000.mp4"]

@@ -213,5 +213,6 @@
     }
   }
 
-  fr.registerAdapter({ name: "anime", seek });
+  // Anime.js keeps state across seeks (tween composition, callbacks): pre-roll runs it too.
+  fr.registerAdapter({ name: "anime", seek, preroll: seek });
 })();

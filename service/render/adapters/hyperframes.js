@@ -27,7 +27,8 @@
  *     margins, and timed children of the root are stacked absolutely.
  *
  * window.__framerunHyperframes exposes durationSeconds() (what HyperFrames would
- * take as the length when the root has no data-duration) and clipWindow(el).
+ * take as the length when the root has no data-duration), clipWindow(el) and
+ * mediaWindow(el) (video.js shows a <video> in it).
  */
 (function () {
   "use strict";
@@ -44,7 +45,6 @@
   const HIDDEN_ATTR = "data-hf-clip-hidden";
   const HOST_ATTR = "data-hf-variable-host";
   const EPS = 1e-6;
-  const num = (v) => (v == null || String(v).trim() === "" ? null : (Number.isFinite(Number(v)) ? Number(v) : null));
   const attrSel = (name, value) => `[${name}="${String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"]`;
 
   // ------------------------------------------------------------------ root & registry
@@ -71,40 +71,71 @@
   };
 
   // ------------------------------------------------------------------ clip timing
+  // The JavaScript twin of service/render/timing.py (HyperFrames 0.8.170's runtime
+  // createRuntimeStartTimeResolver): the audio mix and the plan use that one, the page
+  // this one, and test_timing.py holds the two to the same answers. Plus what only the
+  // page knows: media and timeline lengths.
   // A fresh resolver per pass: its caches must not outlive DOM or timeline changes.
+  const ID = /^[A-Za-z0-9_.:-]+$/;
+  function jsNumber(v) {
+    if (v == null || String(v).trim() === "") return null;
+    const n = Number(v);
+    return Number.isFinite(n) ? n : null;
+  }
+  function parseStart(raw) {
+    const text = (raw || "").trim();
+    if (!text) return null;
+    const n = jsNumber(text);
+    if (n != null) return { abs: n };
+    if (ID.test(text)) return { ref: text, offset: 0 };
+    const m = /(?:[0-9]+\.)?[0-9]+$/.exec(text);
+    if (!m) return null;
+    const head = text.slice(0, m.index).trimEnd();
+    const sign = head.slice(-1), ref = head.slice(0, -1).trim();
+    if ((sign !== "+" && sign !== "-") || !ID.test(ref)) return null;
+    return { ref, offset: (sign === "-" ? -1 : 1) * Number(m[0]) };
+  }
+  const isComposition = (el) => !!el && el.hasAttribute("data-composition-id");
+  const enclosing = (el) => (el ? el.closest("[data-composition-id]") : null);
+  function mediaTrim(el) {
+    for (const name of ["data-playback-start", "data-media-start"]) {
+      const v = jsNumber(el.getAttribute(name));
+      if (v != null && v >= 0) return v;
+    }
+    return 0;
+  }
+  // The host a composition root without data-start takes its start from.
+  function inheritsFrom(el) {
+    const parent = el.parentElement;
+    if (!parent || !isComposition(el) || parseStart(el.getAttribute("data-start"))) return null;
+    const marks = ["data-composition-src", "data-composition-id", "data-composition-file"];
+    return marks.some((a) => parent.hasAttribute(a)) ? parent : null;
+  }
   function resolver() {
     const starts = new Map(), durations = new Map(), visiting = new Set();
     const reg = registry();
-    function parseStart(raw) {
-      const text = (raw || "").trim();
-      if (!text) return null;
-      const abs = num(text);
-      if (abs != null) return { abs };
-      const m = text.match(/^([A-Za-z0-9_.:-]+)(?:\s*([+-])\s*([0-9]*\.?[0-9]+))?$/);
-      if (!m) return null;
-      const mag = Number(m[3] || 0);
-      return { ref: m[1], offset: m[2] === "-" ? -mag : mag };
-    }
-    function hostOffset(el) {
-      const scope = el.hasAttribute("data-composition-id")
-        ? el.parentElement && el.parentElement.closest("[data-composition-id]")
-        : el.closest("[data-composition-id]");
-      return scope ? start(scope) : 0;
-    }
+    const byId = (id) => document.getElementById(id) || document.querySelector(attrSel("data-composition-id", id));
     function duration(el) {
       if (durations.has(el)) return durations.get(el);
-      let d = num(el.getAttribute("data-duration"));
+      let d = jsNumber(el.getAttribute("data-duration"));
       if (!(d > 0)) {
-        const end = num(el.getAttribute("data-end")); // legacy
-        d = end != null ? end - start(el) : null;
+        d = null;
+        const end = jsNumber(el.getAttribute("data-end"));
+        if (end != null) { const s = start(el); if (end > s) d = end - s; }
       }
-      if (!(d > 0) && (el.tagName === "VIDEO" || el.tagName === "AUDIO") && Number.isFinite(el.duration)) {
-        d = el.duration - (num(el.getAttribute("data-playback-start") ?? el.getAttribute("data-media-start")) || 0);
+      // A media element lasts as long as its source (a looping one: as long as its hosts).
+      if (d == null && (el.tagName === "VIDEO" || el.tagName === "AUDIO") && !el.loop && Number.isFinite(el.duration)) {
+        const left = el.duration - mediaTrim(el);
+        if (left > 0) d = left;
       }
-      if (!(d > 0) && el.hasAttribute("data-composition-id")) d = timelineDuration(reg[el.getAttribute("data-composition-id")]);
-      d = d > 0 ? d : null;
+      if (d == null && isComposition(el)) d = timelineDuration(reg[el.getAttribute("data-composition-id")]);
       durations.set(el, d);
       return d;
+    }
+    const compositionTime = (host) => start(host) - mediaTrim(inheritsFrom(host) || host);
+    function hostOffset(el) {
+      const scope = enclosing(isComposition(el) ? el.parentElement : el);
+      return scope ? compositionTime(scope) : 0;
     }
     function start(el, fallback = 0) {
       if (starts.has(el)) return starts.get(el);
@@ -113,19 +144,14 @@
       let s = fallback;
       try {
         const expr = parseStart(el.getAttribute("data-start"));
-        const parent = el.parentElement;
         if (!expr) {
-          // A mounted composition root without timing inherits its host's start.
-          if (el.hasAttribute("data-composition-id") && parent &&
-              (parent.hasAttribute("data-composition-src") || parent.hasAttribute("data-composition-id"))) s = start(parent, fallback);
+          const parent = inheritsFrom(el);
+          if (parent) s = start(parent, fallback);
         } else if (expr.ref === undefined) {
-          s = Math.max(0, hostOffset(el) + Math.max(0, expr.abs));
+          s = hostOffset(el) + Math.max(0, expr.abs);
         } else {
-          const target = document.getElementById(expr.ref) || document.querySelector(attrSel("data-composition-id", expr.ref));
-          if (target) {
-            const d = duration(target);
-            s = Math.max(0, start(target, 0) + (d || 0) + expr.offset);
-          }
+          const target = byId(expr.ref);
+          if (target) s = Math.max(Math.min(0, hostOffset(el)), start(target, 0) + (duration(target) || 0) + expr.offset);
         }
       } finally {
         visiting.delete(el);
@@ -133,11 +159,31 @@
       starts.set(el, s);
       return s;
     }
-    return { start, duration };
+    function mediaStart(el) {
+      const scope = enclosing(el);
+      const host = scope ? compositionTime(scope) : 0;
+      const authored = jsNumber(el.getAttribute("data-start"));
+      if (authored != null && host !== 0 && !el.hasAttribute("data-hf-auto-start")) {
+        const global = (el.getAttribute("data-hf-media-start-basis") || "").trim().toLowerCase() === "global";
+        return Math.max(0, global ? authored : host + authored);
+      }
+      return start(el, host);
+    }
+    // When the nested composition hosts around el end (the root is no window).
+    function hostsEnd(el) {
+      const root = findRoot();
+      let end = Infinity;
+      for (let h = el.parentElement && el.parentElement.closest("[data-composition-id]"); h && h !== root; h = h.parentElement && h.parentElement.closest("[data-composition-id]")) {
+        const d = duration(h);
+        if (d != null) end = Math.min(end, start(h) + d);
+      }
+      return end;
+    }
+    return { start, duration, mediaStart, hostsEnd };
   }
 
   function compositionDuration(root) {
-    const d = num(root && root.getAttribute("data-duration"));
+    const d = jsNumber(root && root.getAttribute("data-duration"));
     return d > 0 ? d : Number(fr.duration) || 0;
   }
   const snap = (t) => { const f = t * fr.fps, n = Math.round(f); return Math.abs(f - n) <= EPS ? n / fr.fps : t; };
@@ -380,20 +426,39 @@
     return { document: doc, gsap: gsapScoped, window: win, hyperframes: hf };
   }
 
-  // CSS of a mounted composition applies inside its host only (html/body/:root mean the host).
-  function scopeSheet(style, id, authoredId) {
+  // CSS of a mounted composition, scoped the way HyperFrames' compiler scopes it
+  // (@hyperframes/core compositionScoping scopeSelector): each selector is prefixed with
+  // the host; `[data-composition-id="<id>"]` (the host's id) becomes the host, alone the
+  // composition's box; html/body/:root alone are the box too; `*` alone stays global;
+  // `#<authored root id>` is the preserved inner root. Keyframes and @font-face stay global.
+  const esc = (v) => String(v).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  function scopeSelectorFor(id, authoredId) {
     const scope = attrSel("data-composition-id", id);
-    const split = (text) => { const out = []; let depth = 0, cur = ""; for (const ch of text) { if ("([".includes(ch)) depth++; if (")]".includes(ch)) depth--; if (ch === "," && !depth) { out.push(cur); cur = ""; } else cur += ch; } out.push(cur); return out.map((s) => s.trim()).filter(Boolean); };
-    const one = (sel) => {
-      if (authoredId) sel = sel.replace(new RegExp("#" + authoredId.replace(/[-.]/g, "\\$&") + "(?![\\w-])", "g"), attrSel("data-hf-authored-id", authoredId));
-      if (sel.startsWith(scope)) return sel;
-      const m = sel.match(/^(html|body|:root)\b(.*)$/);
-      if (m) return scope + m[2];
-      return scope + " " + sel;
+    const box = `${scope}:not(:has([data-hf-inner-root])), ${scope} > [data-hf-inner-root]`;
+    const idAttr = String.raw`\[\s*data-composition-id\s*[\^*$]?=\s*(["'])` + esc(id) + String.raw`\1\s*\]`;
+    const exactAttr = String.raw`\[\s*data-composition-id\s*=\s*(?:"` + esc(id) + `"|'` + esc(id) + String.raw`')\s*\]`;
+    const timing = String.raw`\s*\[\s*data-(?:start|duration)\s*=\s*(?:"[^"]*"|'[^']*')\s*\]`;
+    return (selector) => {
+      let sel = selector;
+      if (authoredId) sel = sel.replace(new RegExp("#" + esc(authoredId) + "(?![\\w-])", "g"), attrSel("data-hf-authored-id", authoredId));
+      sel = sel.replace(new RegExp(`${exactAttr}(?:${timing})+`, "g"), scope).replace(new RegExp(`(?:${timing})+${exactAttr}`, "g"), scope);
+      const trimmed = sel.trim();
+      if (!trimmed || trimmed === "*") return selector;
+      if (/^(html|body|:root)$/i.test(trimmed)) return box;
+      const pattern = new RegExp(idAttr, "g");
+      if (pattern.test(trimmed)) {
+        return trimmed.replace(new RegExp(idAttr, "g"), "").trim() === "" ? box : sel.replace(new RegExp(idAttr, "g"), scope);
+      }
+      return `${scope} ${trimmed}`;
     };
+  }
+  function scopeSheet(style, id, authoredId) {
+    const scopeOne = scopeSelectorFor(id, authoredId);
+    const split = (text) => { const out = []; let depth = 0, cur = ""; for (const ch of text) { if ("([".includes(ch)) depth++; if (")]".includes(ch)) depth--; if (ch === "," && !depth) { out.push(cur); cur = ""; } else cur += ch; } out.push(cur); return out.map((s) => s.trim()).filter(Boolean); };
     const walk = (rules) => {
       for (const rule of Array.from(rules || [])) {
-        if (rule.type === CSSRule.STYLE_RULE) rule.selectorText = split(rule.selectorText).map(one).join(", ");
+        // Nested style rules are relative to their parent, which is scoped already.
+        if (rule.type === CSSRule.STYLE_RULE) rule.selectorText = split(rule.selectorText).map(scopeOne).join(", ");
         else if (rule.cssRules && rule.type !== CSSRule.KEYFRAMES_RULE) walk(rule.cssRules);
       }
     };
@@ -416,34 +481,43 @@
     return here || (/(^|\/)gsap(\.min)?\.js(\?|$)/.test(src) && !!window.gsap);
   }
 
+  // What HyperFrames takes off a sub-composition's root when it moves it into its host.
+  const FLATTENED_DROPS = ["data-composition-id", "data-composition-file", "data-composition-src", "data-start",
+    "data-duration", "data-end", "data-track-index", "data-track", "data-hf-authored-duration", "data-hf-authored-end", "id"];
   async function mount(host, ancestry) {
-    const id = host.getAttribute("data-composition-id");
+    const hostId = host.getAttribute("data-composition-id");
     const src = host.getAttribute("data-composition-src");
     let content, head = null, compUrl = null, declarer = null;
-    const local = id && document.getElementById(id + "-template");
+    const local = hostId && document.getElementById(hostId + "-template");
     if (local && local.tagName === "TEMPLATE") {
       content = local.content;
     } else {
       compUrl = new URL(src, document.baseURI);
       if (ancestry.includes(compUrl.href)) throw new Error(`'${src}' includes itself; remove the cycle`);
-      const response = await fetch(compUrl.href);
+      // The header asks framerun for the file as HyperFrames inlines it: its paths
+      // rewritten to point from the entry document (subcomp.py), its font rules applied.
+      const response = await fetch(compUrl.href, { headers: { "x-framerun-composition": "1" } });
       if (!response.ok) throw new Error(`HTTP ${response.status} for ${compUrl.href}`);
       const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-      const tpl = (id && doc.getElementById(id + "-template")) || doc.querySelector("template");
+      const tpl = (hostId && doc.getElementById(hostId + "-template")) || doc.querySelector("template");
       content = tpl ? tpl.content : doc.body;
       head = tpl ? null : doc.head;
       declarer = doc.documentElement;
     }
-    const inner = (id && content.querySelector(attrSel("data-composition-id", id))) || content.querySelector("[data-composition-id]");
-    // Like HyperFrames, only parent-relative paths resolve against the sub-composition's own URL.
-    const resolveUrl = (v) => (compUrl && /^\.\.\//.test(v) ? new URL(v, compUrl).href : v);
+    // The composition's root is the element whose id is the host's (the file's first root
+    // when the host has no id); when the host names another id than the file's root,
+    // HyperFrames keeps the file's content unflattened (its root keeps data-composition-id,
+    // so CSS keyed on the authored id still applies). CSS and scripts are scoped to the
+    // host's id, or to the file's own for a host without one.
+    const inner = hostId ? content.querySelector(attrSel("data-composition-id", hostId)) : content.querySelector("[data-composition-id]");
+    const declared = inner || content.querySelector("[data-composition-id]");
+    const id = hostId || (declared && declared.getAttribute("data-composition-id")) || null;
     const scripts = [...(head ? head.querySelectorAll("script") : []), ...content.querySelectorAll("script")];
     const styles = [...(head ? head.querySelectorAll("style, link[rel=stylesheet]") : []), ...content.querySelectorAll("style, link[rel=stylesheet]")];
     const authoredId = inner && inner.id;
     for (const st of styles) {
       const node = document.importNode(st, true);
-      if (node.tagName === "LINK") { node.href = resolveUrl(st.getAttribute("href") || ""); if (Array.from(document.querySelectorAll("link")).some((l) => l.href === node.href)) continue; }
-      else if (compUrl) node.textContent = node.textContent.replace(/url\(\s*(["']?)(\.\.\/[^)"']+)\1\s*\)/g, (m, q, u) => `url(${q}${resolveUrl(u)}${q})`);
+      if (node.tagName === "LINK" && Array.from(document.querySelectorAll("link")).some((l) => l.href === node.href)) continue;
       document.head.appendChild(node);
       if (node.tagName === "STYLE" && id) scopeSheet(node, id, authoredId);
     }
@@ -454,19 +528,26 @@
       for (const n of Array.from(content.childNodes)) body.appendChild(document.importNode(n, true));
     }
     for (const el of (body.querySelectorAll ? body.querySelectorAll("script, style, link[rel=stylesheet]") : [])) el.remove();
-    for (const el of (body.querySelectorAll ? [body, ...body.querySelectorAll("[src], [href]")] : [])) {
-      for (const a of ["src", "href"]) if (el.getAttribute && el.hasAttribute(a)) el.setAttribute(a, resolveUrl(el.getAttribute(a)));
-    }
     if (inner) {
-      // Flatten: the host carries the composition's identity and timing; the inner root keeps its box.
+      // Flatten (HyperFrames' prepareFlattenedInnerRoot): the host carries the composition's
+      // identity and timing; the inner root keeps its box, filling the host.
       for (const a of ["width", "height"]) {
         const v = inner.getAttribute("data-" + a);
-        if (v) { host.setAttribute("data-" + a, v); if (px(v)) host.style[a] = px(v); body.style[a] = px(v) || "100%"; }
+        if (v && !host.getAttribute("data-" + a)) host.setAttribute("data-" + a, v);
+        body.style[a] = px(v) || "100%";
       }
       declarer = declarer && declarer.hasAttribute("data-composition-variables") ? declarer : inner;
-      for (const a of ["data-composition-id", "data-composition-src", "data-start", "data-duration", "data-end", "data-track-index", "id"]) body.removeAttribute(a);
+      for (const a of FLATTENED_DROPS) body.removeAttribute(a);
       if (authoredId) body.setAttribute("data-hf-authored-id", authoredId);
       body.setAttribute("data-hf-inner-root", "true");
+      if (!hostId && id) body.setAttribute("data-composition-id", id); // an anonymous host's root keeps its id
+    }
+    // A host with a size is that size, unless its own style says otherwise.
+    const hw = px(host.getAttribute("data-width")), hh = px(host.getAttribute("data-height"));
+    if (hw && hh) {
+      const own = host.getAttribute("style") || "";
+      if (!own.includes("width")) host.style.width = hw;
+      if (!own.includes("height")) host.style.height = hh;
     }
     host.textContent = "";
     host.appendChild(body);
@@ -483,7 +564,7 @@
       if (type && !/^(text|application)\/javascript$|^module$/i.test(type)) continue;
       const rawSrc = sc.getAttribute("src");
       if (rawSrc) {
-        const url = new URL(rawSrc, compUrl || document.baseURI).href;
+        const url = new URL(rawSrc, document.baseURI).href;
         if (!alreadyLoaded(url)) await loadScript(url);
         continue;
       }
@@ -545,9 +626,17 @@
       placeTimelines(t);
       syncVisibility(t);
     },
+    // Nested timelines must be in place while time moves; clip visibility only paints.
+    preroll: (ms) => placeTimelines(ms / 1000),
   });
   window.__framerunHyperframes = {
     durationSeconds,
     clipWindow: (el) => { const r = resolver(); const s = r.start(el); const d = r.duration(el); return { start: s, end: d ? s + d : null }; },
+    // An <audio>/<video>: its start, and its end (its length, cut at its hosts' end).
+    mediaWindow: (el) => {
+      const r = resolver();
+      const s = r.mediaStart(el), d = r.duration(el);
+      return { start: s, end: Math.min(d != null ? s + d : Infinity, r.hostsEnd(el)), trim: mediaTrim(el) };
+    },
   };
 })();

@@ -7,20 +7,21 @@
  * after the element reports 'seeked' and has presented the decoded frame
  * (requestVideoFrameCallback), both bounded in real time.
  *
- * Timing uses HyperFrames' attributes, as the audio mixer (media.py) does, so
- * a clip's picture and sound agree:
+ * When a clip shows follows the one clip-timing resolver (hyperframes.js's
+ * mediaWindow, twin of timing.py that the audio mix uses), so a clip's picture
+ * and sound agree:
  *   data-start        composition seconds the clip starts at, or "intro",
- *                     "intro + 2", "intro - 0.5": relative to the end of #intro
+ *                     "intro + 2", "intro - 0.5": the end of #intro
  *   data-duration     how long it shows (legacy: data-end); default: until the
  *                     source ends, or forever with `loop`
- *   data-media-start  offset into the source (data-playback-start if absent)
- *   loop              back to data-media-start when the source ends
+ *   data-playback-start  offset into the source (data-media-start if absent)
+ *   loop              back to that offset when the source ends
  * Nested composition hosts (an ancestor with data-composition-id inside the
- * root) offset it by their start and cut it at their end, unless the element
- * says data-hf-media-start-basis="global". A clip with data-start (or inside a
- * host) is hidden (visibility: hidden) outside [start, start + duration) and
- * holds its last frame when its data-duration outlasts the source; a plain
- * <video> plays from 0 and holds its last frame, as a browser shows it.
+ * root) start it with them and cut it at their end; data-hf-media-start-basis=
+ * "global" makes data-start root time. A clip with data-start (or inside a
+ * host) is hidden (visibility: hidden) outside [start, end) and holds its last
+ * frame when its data-duration outlasts the source; a plain <video> plays from
+ * 0 and holds its last frame, as a browser shows it.
  *
  * Frame N of the composition shows the source frame on screen at
  * t = N / fps: we aim a little into that frame (AIM_S) rather than at its
@@ -57,71 +58,19 @@
   }
 
   // ------------------------------------------------------------------ timing
-  const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
-  const REFERENCE = /^([A-Za-z0-9_.:-]+?)\s*([+-])\s*(\d*\.?\d+)$/;
+  // When a clip shows is the one clip-timing resolver's answer (adapters/hyperframes.js,
+  // twin of service/render/timing.py, which the audio mix uses), so picture and sound agree.
   const ROOT_MARKS = ["data-composition-id", "data-width", "data-height", "data-fps", "data-duration"];
-
-  function seconds(el, name) {
-    const raw = (el.getAttribute(name) || "").trim();
-    return NUMBER.test(raw) ? Math.max(0, Number.parseFloat(raw)) : null;
-  }
-  function mediaStartOf(el) {
-    const a = seconds(el, "data-media-start");
-    return a !== null ? a : seconds(el, "data-playback-start") || 0;
-  }
-  function startOf(el, seen) {
-    const raw = (el.getAttribute("data-start") || "").trim();
-    if (!raw || NUMBER.test(raw)) return seconds(el, "data-start") || 0;
-    if (seen.has(el)) return 0; // a reference cycle: HyperFrames resolves it to 0 too
-    seen.add(el);
-    let ref = raw, offset = 0;
-    const m = REFERENCE.exec(raw);
-    if (m && !document.getElementById(raw)) { // "intro-2" is an id when one exists
-      ref = m[1];
-      offset = Number.parseFloat(m[3]) * (m[2] === "-" ? -1 : 1);
-    }
-    const target = document.getElementById(ref);
-    if (!target) return 0;
-    const length = lengthOf(target, seen);
-    return Math.max(0, startOf(target, seen) + (length === null ? 0 : length) + offset);
-  }
-  function lengthOf(el, seen) {
-    const duration = seconds(el, "data-duration");
-    if (duration !== null) return duration;
-    const end = seconds(el, "data-end");
-    if (end) return Math.max(0, end - startOf(el, seen));
-    if (el instanceof HTMLMediaElement && Number.isFinite(el.duration) && !el.loop) {
-      return Math.max(0, el.duration - mediaStartOf(el));
-    }
-    return null;
-  }
-  // (offset, end) of the composition hosts nested inside the root around el.
-  function hostWindow(el) {
-    const outer = [];
-    for (let n = el.parentElement; n; n = n.parentElement) {
-      if (ROOT_MARKS.some((a) => n.hasAttribute(a))) outer.unshift(n);
-    }
-    let offset = 0, end = Infinity;
-    for (const host of outer.slice(1)) {
-      if (!host.hasAttribute("data-composition-id")) continue;
-      const start = offset + startOf(host, new Set());
-      const length = lengthOf(host, new Set());
-      if (length !== null) end = Math.min(end, start + length);
-      offset = start;
-    }
-    return { offset, end, nested: outer.length > 1 };
-  }
   function clipOf(v) {
-    const host = hostWindow(v);
-    const global = (v.getAttribute("data-hf-media-start-basis") || "").trim() === "global";
-    const start = (global ? 0 : host.offset) + startOf(v, new Set());
-    const length = lengthOf(v, new Set());
+    const w = window.__framerunHyperframes.mediaWindow(v);
+    let marked = 0; // composition elements around v: more than the root means a nested host
+    for (let n = v.parentElement; n; n = n.parentElement) if (ROOT_MARKS.some((a) => n.hasAttribute(a))) marked++;
     return {
-      start,
-      end: Math.min(length === null ? Infinity : start + length, host.end),
-      mediaStart: mediaStartOf(v),
+      start: w.start,
+      end: w.end,
+      mediaStart: w.trim,
       source: Number.isFinite(v.duration) && v.duration > 0 ? v.duration : null,
-      timed: v.hasAttribute("data-start") || host.nested,
+      timed: v.hasAttribute("data-start") || marked > 1,
     };
   }
   // Seconds into the source that composition time t shows.
