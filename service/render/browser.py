@@ -134,8 +134,9 @@ IGNORED_MISSING = frozenset({"/favicon.ico"})
 # they get the font rules HyperFrames applies when it inlines them.
 COMPOSITION_HEADER = "x-framerun-composition"
 MAX_LISTED = 5
-# Pre-roll frames per call into the page: few round trips, yet a deadline per batch.
-PREROLL_BATCH = 120
+# Real time one pre-roll call may take: few round trips for light pages, and for heavy
+# ones (a WebGL scene redrawn each frame) calls still short enough for the seek deadline.
+PREROLL_CALL_MS = 1000
 
 
 @cache
@@ -367,13 +368,15 @@ class CompositionPage:
         it, so scripts that keep state across ticks reach frame N as they would in
         one continuous render (see runtime.js, "Continuous time").
         """
-        for first in range(0, frames, PREROLL_BATCH):
-            last = min(frames, first + PREROLL_BATCH)
-            self._run(PREROLL_JS, [first, last], f"moving time through frames {first}–{last - 1}")
+        done = 0
+        while done < frames:
+            doing = f"moving time through frames {done}–{frames - 1}"
+            done = self._run(PREROLL_JS, [done, frames, PREROLL_CALL_MS], doing)["next"]
 
-    def _run(self, script: str, arg: Any, doing: str) -> None:
-        """One seek-like call; raises if it overran, a font failed, a request was
-        refused or a page callback threw meanwhile."""
+    def _run(self, script: str, arg: Any, doing: str) -> dict[str, Any]:
+        """One seek-like call; raises if it overran (one frame's worth of work must fit
+        FRAMERUN_SEEK_TIMEOUT_S), a font failed, a request was refused or a page callback
+        threw meanwhile."""
         with page_deadline(self.settings.seek_timeout_s) as expired:
             try:
                 state = self.page.evaluate(script, arg)
@@ -390,6 +393,7 @@ class CompositionPage:
             raise PageScriptError(
                 f"the composition threw while {doing}: {first}; fix the script error"
             )
+        return state
 
     def evaluate(self, expression: str, arg: Any = None) -> Any:
         """Run a JS function in the page; browser failures become framerun errors."""

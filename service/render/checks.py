@@ -88,14 +88,14 @@ SEEK_JS = """async (ms) => {
 }"""
 
 
-# Pre-roll: move time through frames [from, to) without drawing them (runtime.js), then
-# report as SEEK_JS does.
-PREROLL_JS = """async ([from, to]) => {
-  await window.__framerun.preroll(from, to);
+# Pre-roll: move time through frames [from, to) without drawing them (runtime.js), for
+# at most budgetMs of real time, then report as SEEK_JS does, with the next frame to do.
+PREROLL_JS = """async ([from, to, budgetMs]) => {
+  const next = await window.__framerun.preroll(from, to, budgetMs);
   const fontFailed = document.fonts
     ? Array.from(document.fonts).some((f) => f.status === "error") : false;
   const errors = window.__framerun.errors;
-  return { fontFailed, error: errors.length ? String(errors[0]) : null };
+  return { next, fontFailed, error: errors.length ? String(errors[0]) : null };
 }"""
 
 

@@ -15,7 +15,8 @@
  *   getVariables()   -> deep copy of config.variables
  *   delay(promise)   -> make the next seek() wait for `promise` (returns it)
  *   errors           -> strings describing exceptions thrown by page callbacks
- *   preroll(from, to) -> Promise: move time through frames [from, to) without drawing them
+ *   preroll(from, to, budgetMs?) -> Promise<next>: move time through frames [from, to)
+ *                      without drawing them; stops early after budgetMs of real time
  *   registerAdapter({name, ready?, seek, preroll?}) -> hook a library into ready()/seek()
  *
  * Continuous time. A page's scripts can keep state across ticks (d3-timer treats a
@@ -379,9 +380,17 @@
     return p;
   }
   const seek = (ms) => step(ms, false);
-  async function preroll(from, to) {
-    for (let k = from; k < to; k++) await step((k * 1000) / fps, true);
-    return to;
+  // Frames [from, to) in order, for at most budgetMs of real time: returns the next
+  // frame to pre-roll (to when done), so the caller can keep each call short.
+  async function preroll(from, to, budgetMs = Infinity) {
+    const started = real.Date.now();
+    let k = from;
+    while (k < to) {
+      await step((k * 1000) / fps, true);
+      k++;
+      if (real.Date.now() - started >= budgetMs) break;
+    }
+    return k;
   }
 
   const api = {

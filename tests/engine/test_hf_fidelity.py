@@ -12,8 +12,10 @@ project's small compositions (``make compat`` measures the fixtures themselves).
 from __future__ import annotations
 
 import shutil
+import time
 import wave
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -258,6 +260,29 @@ def test_frames_do_not_depend_on_chunking_or_workers(tmp_path: Path, kind: str) 
             if not np.array_equal(a, b)
         ]
         assert different == [], f"chunk size {key[0]}, {key[1]} workers: frames {different}"
+
+
+def test_a_heavy_page_pre_rolls_within_the_seek_deadline(
+    tmp_path: Path, session: BrowserSession
+) -> None:
+    """Each pre-roll call into the page stops after about a second, so a page whose every
+    frame is slow (here ~40 ms of script per frame, 6 s for 150 frames) is not mistaken
+    for a hung one by the per-call deadline (3 s here)."""
+    body = (
+        "<script>let n = 0; requestAnimationFrame(function f() { "
+        "let x = 0; for (let i = 0; i < 4e7; i++) x += i; n += x > 0 ? 1 : 0; "
+        "requestAnimationFrame(f); });</script>"
+    )
+    project = write_composition(tmp_path / "p", body, width=64, height=48, duration="6")
+    page = session.open(PageSpec(project, "index.html", 64, 48, 30.0, {}))
+    try:
+        page.settings = replace(page.settings, seek_timeout_s=3.0)
+        started = time.perf_counter()
+        page.preroll(150)
+        assert page.evaluate("() => n") == 150
+        assert time.perf_counter() - started > 3.0  # longer than one call may take
+    finally:
+        page.close()
 
 
 # ---- 4. alpha ------------------------------------------------------------------------------
