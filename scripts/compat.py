@@ -10,7 +10,8 @@ scripts/compat_notes.json, which people keep — what still differs and why.
 
 Not part of `make test`: installing the peer takes minutes and the renders longer.
 
-usage: scripts/compat.py [--fixtures DIR] [--out DIR] [--doc FILE] [NAME ...]
+usage: scripts/compat.py [--fixtures DIR] [--out DIR] [--doc FILE] [--from-results TSV]
+                         [NAME ...]
 """
 
 from __future__ import annotations
@@ -135,11 +136,17 @@ def main() -> None:
     parser.add_argument("--fixtures", type=Path, default=SHARED / "hf-fixtures")
     parser.add_argument("--out", type=Path, default=REPO / "out" / "compat")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "compatibility.md")
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        help="write the doc from this results.tsv of an earlier run instead of rendering",
+    )
     parser.add_argument("names", nargs="*", help="fixture names (default: all)")
     args = parser.parse_args()
     if not args.fixtures.is_dir():
         sys.exit(f"error: no fixtures at {args.fixtures}; pass --fixtures DIR")
-    rows = read_rows(run_harness(args.fixtures, args.out, args.names))
+    results = args.from_results or run_harness(args.fixtures, args.out, args.names)
+    rows = read_rows(results)
     summary = write_doc(rows, args.doc, args.fixtures)
     print(f"compat: {summary}; wrote {args.doc}", file=sys.stderr)
     failed = [r["name"] for r in rows if r["hf_status"] == "ok" and r["verdict"] != "pass"]
