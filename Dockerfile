@@ -1,14 +1,14 @@
 # The Cloud Run image: the framerun service under gunicorn, with Debian's
 # chrome-headless-shell installed by the same script CI uses.
 
-# HyperFrames' bundled font faces (service/render/fontset.json), from npm @fontsource at
+# HyperFrames' bundled font faces (service/framerun_service/render/fontset.json), from npm @fontsource at
 # the versions package-lock.json pins: copied out here, by the script `make setup` runs,
 # so the image draws text with the same bytes as a local render (and carries no node).
 FROM node:20-bookworm-slim AS fontset
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
-COPY service/render/fontset.json service/render/fontset.json
+COPY service/framerun_service/render/fontset.json service/framerun_service/render/fontset.json
 COPY scripts/install-fontset.mjs scripts/install-fontset.mjs
 RUN node scripts/install-fontset.mjs node_modules /fontset
 
@@ -26,10 +26,12 @@ WORKDIR /app
 COPY scripts/install-system-deps.sh scripts/install-system-deps.sh
 RUN bash scripts/install-system-deps.sh
 
-COPY pyproject.toml README.md gunicorn.conf.py ./
+COPY pyproject.toml README.md ./
 COPY sdk sdk
 COPY service service
-COPY --from=fontset /fontset service/render/fontset
+# The local stack's copy of the workflow (sdk/framerun/local/render.yaml) links here.
+COPY workflows workflows
+COPY --from=fontset /fontset service/framerun_service/render/fontset
 # The project itself, from this checkout; its dependencies are bounded in pyproject.toml.
 # hadolint ignore=DL3013
 RUN pip install ".[service]"
@@ -40,4 +42,4 @@ RUN useradd --create-home --uid 10001 framerun \
 USER 10001
 
 EXPOSE 8080
-CMD ["gunicorn", "-c", "/app/gunicorn.conf.py"]
+CMD ["gunicorn", "-c", "python:framerun_service.gunicorn_conf"]

@@ -23,7 +23,7 @@ $(STAMP)/venv: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
-$(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh scripts/install-fontset.mjs service/render/fontset.json examples/video/make_clip.py $(STAMP)/venv
+$(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh scripts/install-fontset.mjs service/framerun_service/render/fontset.json examples/video/make_clip.py $(STAMP)/venv
 	@mkdir -p $(STAMP)
 	bash scripts/vendor-js.sh
 	@touch $@
@@ -52,8 +52,8 @@ compat: setup
 
 lint: setup lint-infra
 	$(VENV)/bin/yamllint workflows
-	$(VENV)/bin/ruff check sdk service tests scripts examples gunicorn.conf.py
-	$(VENV)/bin/ruff format --check sdk service tests scripts examples gunicorn.conf.py
+	$(VENV)/bin/ruff check sdk service tests scripts examples
+	$(VENV)/bin/ruff format --check sdk service tests scripts examples
 	$(VENV)/bin/hadolint Dockerfile
 
 # lint-infra: `terraform fmt -check` when a terraform binary is present, and checkov

@@ -7,6 +7,7 @@ as a distributed render; only the workers are local processes.
 from pathlib import Path
 
 import av
+
 import framerun
 from framerun.progress import RenderProgressBar
 

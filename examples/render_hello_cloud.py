@@ -12,11 +12,12 @@ import os
 from pathlib import Path
 
 import av
-import framerun
 import numpy as np
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+import framerun
 from framerun.local import stack
 from framerun.target import CloudRunTarget
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 HERE = Path(__file__).parent
 OUT = HERE.parent / "out"

@@ -3,7 +3,7 @@
 //
 // usage: node scripts/install-fontset.mjs NODE_MODULES DEST
 //
-// The faces are listed once, in service/render/fontset.json; their versions are pinned in
+// The faces are listed once, in service/framerun_service/render/fontset.json; their versions are pinned in
 // package.json. DEST gets <key>-latin-<weight>-normal.woff2 for every face and each family's
 // OFL licence as <key>.LICENSE.txt. Used by `make setup` (scripts/vendor-js.sh) and by the
 // Dockerfile's font stage, so the local engine and the Cloud Run image carry the same bytes.

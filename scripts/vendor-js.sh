@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the pinned npm packages (package.json / package-lock.json) and copy the
 # files each composition loads into its ignored vendor/ folder, so renders never
-# touch a CDN, and HyperFrames' font faces into service/render/fontset/.
+# touch a CDN, and HyperFrames' font faces into service/framerun_service/render/fontset/.
 # Idempotent; the only place third-party JS and fonts are wired in.
 # Also writes examples/video/clip.webm (generated, not committed).
 set -euo pipefail
@@ -35,8 +35,8 @@ vendor lottie-web "build/player/lottie.min.js" examples/lottie
 vendor three "build/three.module.js build/three.core.js" examples/three
 echo "vendored JS into: ${dests[*]}"
 
-# HyperFrames' bundled font faces (service/render/fontset.json) for the engine.
-node scripts/install-fontset.mjs node_modules service/render/fontset
+# HyperFrames' bundled font faces (service/framerun_service/render/fontset.json) for the engine.
+node scripts/install-fontset.mjs node_modules service/framerun_service/render/fontset
 
 # The video example's source: a generated clip, remade when its script changes.
 clip=examples/video/clip.webm

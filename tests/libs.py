@@ -13,6 +13,7 @@ from typing import Any
 
 import av
 import numpy as np
+
 from framerun_service.render.browser import BrowserSession, PageSpec
 
 REPO = Path(__file__).resolve().parents[1]

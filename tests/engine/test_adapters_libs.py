@@ -1,4 +1,4 @@
-"""Library adapters (service/render/adapters/): Anime.js, Lottie, Three.js and <video>.
+"""Library adapters (framerun_service/render/adapters/): Anime.js, Lottie, Three.js and <video>.
 
 Each page seeks a later frame before an earlier one: seeks are absolute, so
 frame N must look the same whatever the page showed before it.

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import framerun
 import pytest
-from framerun_service.errors import MediaInvalidError
 
+import framerun
+from framerun_service.errors import MediaInvalidError
 from tests.compositions import write_composition
 from tests.engine.test_audio import FRAME, decode_audio, end_time, onset, tone, video_seconds
 from tests.engine.test_audio import write_wav as write_tone

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import framerun
 import pytest
+
+import framerun
 from framerun_service.errors import ChunkMismatchError
 from framerun_service.render.assemble import assemble
 from framerun_service.render.browser import BrowserSession
@@ -13,7 +14,6 @@ from framerun_service.render.chunk import chunk_tag, render_chunk
 from framerun_service.render.composition import load_composition
 from framerun_service.render.encoding import encoder_settings
 from framerun_service.render.plan import make_plan
-
 from tests.compositions import MOVERS, write_composition
 from tests.videos import decode, min_psnr
 

@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+
 from framerun_service.errors import (
     CompositionNotFoundError,
     InvalidCompositionError,
@@ -14,7 +15,6 @@ from framerun_service.errors import (
     InvalidInputError,
 )
 from framerun_service.render.composition import Overrides, load_composition
-
 from tests.compositions import write_composition
 
 ALL_ATTRS = {"width": "320", "height": "240", "fps": "30", "duration": "1"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
-import framerun
 import numpy as np
-from framerun_service.render.browser import BrowserSession, PageSpec
 
+import framerun
+from framerun_service.render.browser import BrowserSession, PageSpec
 from tests.compositions import MOVERS, write_composition
 from tests.videos import decode
 

@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import encoder_settings
 from framerun_service.render.fontrules import TEXT_RENDERING_STYLE, compile_fonts

@@ -13,11 +13,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from framerun_service.errors import FontFetchFailedError, FramerunError
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.netguard import FetchRequest, FetchResponse, RefusedError
 from framerun_service.render.probe import probe_composition
-
 from tests.compositions import write_composition
 
 # fonts-liberation is one of framerun's system packages (scripts/install-system-deps.sh).

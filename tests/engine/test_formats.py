@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import av
-import framerun
 import numpy as np
 import pytest
+
+import framerun
 from framerun_service.errors import ChunkMismatchError, InvalidConfigError, OutputNotWritableError
 from framerun_service.render.assemble import assemble
 from framerun_service.render.encode import ChunkEncoder
 from framerun_service.render.encoding import encoder_settings, format_for_output
 from framerun_service.render.pngseq import PngChunkWriter
-
 from tests.compositions import write_composition
 from tests.engine.test_cli_errors import BadInput, assert_failed_cleanly, run_cli
 from tests.videos import psnr

@@ -9,12 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from framerun_service.errors import BrowserGpuNotSoftwareError
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.checks import check_gpu_mode, check_gpu_renderer
 from framerun_service.render.probe import probe_composition
 from framerun_service.settings import EngineSettings, engine_settings
-
 from tests.compositions import write_composition
 
 SWIFTSHADER = (

@@ -19,12 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import av
-import framerun
 import numpy as np
 import pytest
-from framerun_service.render.browser import BrowserSession, PageSpec
 from PIL import Image
 
+import framerun
+from framerun_service.render.browser import BrowserSession, PageSpec
 from tests.compositions import write_composition
 from tests.libs import ANIME, vendor
 

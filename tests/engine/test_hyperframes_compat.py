@@ -16,14 +16,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import framerun
 import numpy as np
 import pytest
+
+import framerun
 from framerun_service.errors import InvalidCompositionError, VariablesInvalidError
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.composition import load_composition
 from framerun_service.render.variables import parse_declarations, resolve_variables
-
 from tests.compositions import GSAP, REPO
 from tests.videos import decode
 

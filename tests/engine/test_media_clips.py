@@ -7,10 +7,11 @@ import math
 import posixpath
 
 import pytest
-from framerun_service.errors import FramerunError, MediaInvalidError
-from framerun_service.render.media import MAX_VOLUME, MediaClip, parse_media_clips, site_path
 from hypothesis import given
 from hypothesis import strategies as st
+
+from framerun_service.errors import FramerunError, MediaInvalidError
+from framerun_service.render.media import MAX_VOLUME, MediaClip, parse_media_clips, site_path
 
 
 def doc(body: str, *, root: str = 'data-duration="10"') -> str:

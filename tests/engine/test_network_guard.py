@@ -19,6 +19,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+
 from framerun_service.errors import AssetFetchFailedError, FramerunError
 from framerun_service.render.browser import BrowserSession, CompositionPage, PageSpec
 from framerun_service.render.netguard import (
@@ -28,7 +29,6 @@ from framerun_service.render.netguard import (
     RefusedError,
 )
 from framerun_service.render.probe import probe_composition
-
 from tests.compositions import write_composition
 
 METADATA_TOKEN = "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token"

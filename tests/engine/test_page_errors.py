@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import framerun
 import pytest
-from framerun_service.errors import PageScriptError
 
+import framerun
+from framerun_service.errors import PageScriptError
 from tests.compositions import write_composition
 
 THROWERS = {

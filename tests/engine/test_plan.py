@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from framerun_service.errors import InvalidConfigError
 from framerun_service.render import plan as plan_module
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import EncoderSettings
 from framerun_service.render.plan import Plan, make_plan, split_frames
-from hypothesis import given
-from hypothesis import strategies as st
 
 SITE_HASH = "a" * 64
 BROWSER = "Chromium 130.0.0.0"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-import framerun
 import numpy as np
 import pytest
 
+import framerun
 from tests.compositions import MOVERS, write_composition
 from tests.videos import decode
 

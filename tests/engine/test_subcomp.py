@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from framerun_service.render.subcomp import asset_path, rewrite_asset_paths
 
 FILES = {"compositions/img.png", "compositions/a b.png", "logo.png", "x.png"}

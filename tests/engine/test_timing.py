@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.media import _TreeBuilder
 from framerun_service.render.timing import ClipTiming, Reference, js_number, parse_start
-
 from tests.compositions import write_composition
 
 DOCUMENTS = {

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from framerun_service.errors import InvalidCompositionError, VariablesInvalidError
 from framerun_service.render.composition import Overrides, load_composition
 from framerun_service.render.variables import (
@@ -16,7 +17,6 @@ from framerun_service.render.variables import (
     parse_values_json,
     resolve_variables,
 )
-
 from tests.compositions import write_composition
 
 DECLS: list[dict[str, Any]] = [

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import framerun
 import pytest
 
+import framerun
 from tests.compositions import MOVERS, write_composition
 from tests.engine.test_render_output import red_box_left
 from tests.videos import decode, min_psnr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import runpy
 import subprocess
 import sys
@@ -34,22 +33,23 @@ def test_the_font_set_comes_from_the_lockfile_by_the_setup_script() -> None:
     assert _instructions("FROM")[0] == "FROM node:20-bookworm-slim AS fontset"
     assert "RUN npm ci " in DOCKERFILE and "COPY package.json package-lock.json ./" in DOCKERFILE
     assert "RUN node scripts/install-fontset.mjs node_modules /fontset" in DOCKERFILE
-    copy = DOCKERFILE.index("COPY --from=fontset /fontset service/render/fontset")
+    copy = DOCKERFILE.index("COPY --from=fontset /fontset service/framerun_service/render/fontset")
     assert copy < DOCKERFILE.index('pip install ".[service]"')
     vendor = (REPO / "scripts" / "vendor-js.sh").read_text()
-    assert "node scripts/install-fontset.mjs node_modules service/render/fontset" in vendor
+    fontset = "service/framerun_service/render/fontset"
+    assert f"node scripts/install-fontset.mjs node_modules {fontset}" in vendor
 
 
 def test_installs_the_service_extra_and_runs_gunicorn_as_non_root() -> None:
     assert 'pip install ".[service]"' in DOCKERFILE
     users = _instructions("USER")
     assert users and users[-1] not in ("USER root", "USER 0")
-    assert re.search(r'CMD \["gunicorn", "-c", "[^"]*gunicorn.conf.py"\]', DOCKERFILE)
+    assert 'CMD ["gunicorn", "-c", "python:framerun_service.gunicorn_conf"]' in DOCKERFILE
     assert not _instructions("HEALTHCHECK"), "Cloud Run probes the service itself"
 
 
 def test_gunicorn_runs_one_worker_with_the_cloud_run_timeout() -> None:
-    conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    conf = runpy.run_path(str(REPO / "service" / "framerun_service" / "gunicorn_conf.py"))
     assert conf["workers"] == 1 and conf["threads"] == 1
     assert conf["timeout"] == 3600
     assert conf["wsgi_app"] == "framerun_service.app:create_app()"

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import framerun
 import pytest
 
+import framerun
 from tests.compositions import write_composition
 from tests.gcs_emulator import FakeGcs
 from tests.reliability.rel_stack import REPO, RelStack, running_stack, soak

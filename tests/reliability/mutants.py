@@ -37,13 +37,13 @@ ATTACKS = "tests/reliability/test_rel_attacks.py"
 MUTANTS = {
     "precondition": Mutant(
         "create-only uploads: drop if_generation_match=0 (the generation precondition)",
-        "service/storage.py",
+        "service/framerun_service/storage.py",
         (("                        if_generation_match=0,\n", ""),),
         (f"{FAULTS}::test_the_same_chunk_delivered_twice_at_once_is_written_once",),
     ),
     "audience": Mutant(
         "OIDC: stop checking the token's audience",
-        "service/auth.py",
+        "service/framerun_service/auth.py",
         (
             (
                 "        if not isinstance(aud, str) or aud not in self.audiences:\n",
@@ -55,7 +55,7 @@ MUTANTS = {
     # Each half of the path check covers for the other, so "the path check" is both.
     "archive-path": Mutant(
         "archives: drop the path check (the '..' refusal and the resolved-inside check)",
-        "service/archive.py",
+        "service/framerun_service/archive.py",
         (
             ('    if ".." in parts:\n', "    if False:\n"),
             (
@@ -67,7 +67,7 @@ MUTANTS = {
     ),
     "links": Mutant(
         "archives: let links and special files through (extracted as tarfile would)",
-        "service/archive.py",
+        "service/framerun_service/archive.py",
         (
             ("    if member.issym() or member.islnk():\n", "    if False:\n"),
             ("    if not (member.isreg() or member.isdir()):\n", "    if False:\n"),
@@ -76,7 +76,7 @@ MUTANTS = {
     ),
     "alg-none": Mutant(
         "OIDC: honour alg none (skip the signature when the token says so)",
-        "service/auth.py",
+        "service/framerun_service/auth.py",
         (
             ('        if alg != "RS256":\n', '        if alg not in ("RS256", "none"):\n'),
             (_VERIFY, f'            if alg != "none":\n    {_VERIFY}'),
@@ -85,13 +85,13 @@ MUTANTS = {
     ),
     "invoker": Mutant(
         "OIDC: accept any verified email (no invoker allow-list)",
-        "service/auth.py",
+        "service/framerun_service/auth.py",
         (("        if email.lower() not in self.allowed_emails:\n", "        if False:\n"),),
         (f"{ATTACKS}::test_a_bad_token_is_refused_and_nothing_is_written",),
     ),
     "expiry": Mutant(
         "OIDC: ignore exp",
-        "service/auth.py",
+        "service/framerun_service/auth.py",
         (("        if now > exp + skew:\n", "        if False:\n"),),
         (f"{ATTACKS}::test_a_bad_token_is_refused_and_nothing_is_written",),
     ),
@@ -107,8 +107,8 @@ def _copy_tree(root: Path) -> Path:
     (dest / "node_modules").symlink_to(REPO / "node_modules")
     pkgs = root / "pkgs"
     pkgs.mkdir()
-    (pkgs / "framerun").symlink_to(dest / "sdk")
-    (pkgs / "framerun_service").symlink_to(dest / "service")
+    (pkgs / "framerun").symlink_to(dest / "sdk" / "framerun")
+    (pkgs / "framerun_service").symlink_to(dest / "service" / "framerun_service")
     return dest
 
 

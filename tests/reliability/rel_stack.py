@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import framerun
 import psutil
 import requests
+
+import framerun
 from framerun.local.issuer import LocalIssuer
 from framerun.local.workflows import Emulator
 from framerun.target import CloudRunTarget
 from framerun_service.storage import Storage
-
 from tests.gcs_emulator import FakeGcs
 from tests.reliability.rel_proxies import ServiceProxy, StorageProxy, running_proxies
 from tests.service.service_harness import RunningService, stop_service
@@ -164,7 +164,7 @@ def start_service(
         extra_env={
             **SERVICE_TUNING,
             "STORAGE_EMULATOR_HOST": storage_url,
-            # Overrides gunicorn.conf.py's one worker: two instances' worth on one port.
+            # Overrides the gunicorn config's one worker: two instances' worth on one port.
             "GUNICORN_CMD_ARGS": f"--workers {workers}",
         },
     )

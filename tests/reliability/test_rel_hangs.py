@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import framerun
 import pytest
 import requests
-from framerun.cloudrun import cancel_render
 
+import framerun
+from framerun.cloudrun import cancel_render
 from tests.compositions import write_composition
 from tests.reliability.rel_stack import RelStack, alive, assert_typed_error, post, upload_site, when
 from tests.videos import decode

@@ -1,4 +1,4 @@
-"""Bad input: service/openapi.yaml against the running service, and fuzzing it.
+"""Bad input: service/framerun_service/openapi.yaml against the running service, and fuzzing it.
 
 The spec is checked against the code (Actions, config keys, enums) and against
 the running service (each required field really is required, each mistyped
@@ -18,16 +18,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-import framerun_service.protocol as protocol
 import jsonschema
 import pytest
 import requests
 import yaml
-from framerun_service.render import config as render_config
-from framerun_service.render import encoding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import framerun_service.protocol as protocol
+from framerun_service.render import config as render_config
+from framerun_service.render import encoding
 from tests.reliability.rel_stack import (
     REPO,
     RelStack,
@@ -37,7 +37,7 @@ from tests.reliability.rel_stack import (
     upload_site,
 )
 
-SPEC = yaml.safe_load((REPO / "service" / "openapi.yaml").read_text())
+SPEC = yaml.safe_load((REPO / "service" / "framerun_service" / "openapi.yaml").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
 REQUESTS = {
     "PlanRequest": "plan",
@@ -86,7 +86,8 @@ def test_the_config_schema_lists_exactly_the_keys_and_choices_the_service_knows(
     properties = SCHEMAS["RenderConfig"]["properties"]
     known = set(render_config._WIRE_NAMES)
     assert set(properties) == known, (
-        f"service/openapi.yaml RenderConfig is out of date: add {sorted(known - set(properties))}, "
+        "framerun_service/openapi.yaml RenderConfig is out of date: "
+        f"add {sorted(known - set(properties))}, "
         f"remove {sorted(set(properties) - known)}"
     )
     assert set(properties["quality"]["enum"]) - {None} == set(encoding.QUALITIES)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from framerun.target import CloudRunTarget
 from framerun_service.storage import Storage
-
 from tests.compositions import write_composition
 from tests.sdk.fakes import CountingStorage, FakeExecutions
 

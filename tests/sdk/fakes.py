@@ -14,9 +14,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from framerun_service.storage import Storage
 from google.api_core import exceptions as api_exceptions
 from google.cloud.workflows.executions_v1 import Execution
+
+from framerun_service.storage import Storage
 
 State = Execution.State
 TERMINAL = {State.SUCCEEDED, State.FAILED, State.CANCELLED}

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.cloud.workflows.executions_v1 import Execution
+
 from framerun.batch import BatchLineResult, BatchReport, render_batch
 from framerun.cloudrun import MAX_REQUEST_BYTES
 from framerun.target import CloudRunTarget
 from framerun_service.errors import BatchInvalidError, WorkflowsUnavailableError
 from framerun_service.storage import Storage
-from google.cloud.workflows.executions_v1 import Execution
-
 from tests.sdk.fakes import CountingStorage, FakeExecutions, State
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+
 from framerun.cli import main
 from framerun.cli_cloudrun import CloudRunSeams
 from framerun.target import CloudRunTarget
 from framerun_service.storage import Storage
-
 from tests.sdk.fakes import FakeExecutions, State
 
 
@@ -225,6 +225,7 @@ def test_render_batch_runs(
 
 def test_every_option_has_an_env_var() -> None:
     import click
+
     from framerun.cli_cloudrun import cloudrun
 
     def commands(group: click.Group) -> list[click.Command]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from framerun.cloudrun import (
     MAX_REQUEST_BYTES,
     check_output_key,
@@ -26,7 +27,6 @@ from framerun_service.errors import (
     VariablesInvalidError,
 )
 from framerun_service.storage import Storage
-
 from tests.sdk.fakes import CountingStorage, FakeExecutions
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from framerun.costs import (
     CLOUD_RUN_GIB_SECOND_USD,
     CLOUD_RUN_MILLION_REQUESTS_USD,
@@ -15,8 +18,6 @@ from framerun.costs import (
     estimate_costs,
     estimate_workflow_steps,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def test_a_small_render() -> None:

@@ -15,16 +15,17 @@ from pathlib import Path
 
 import grpc
 import pytest
-from framerun.cloudrun import render_to_cloud_run
-from framerun.render_progress import get_render_progress
-from framerun.target import CloudRunTarget
-from framerun_service.errors import ExecutionNotFoundError
-from framerun_service.storage import Storage
 from google.cloud.workflows.executions_v1 import (
     CreateExecutionRequest,
     Execution,
     GetExecutionRequest,
 )
+
+from framerun.cloudrun import render_to_cloud_run
+from framerun.render_progress import get_render_progress
+from framerun.target import CloudRunTarget
+from framerun_service.errors import ExecutionNotFoundError
+from framerun_service.storage import Storage
 
 SERVICE = "google.cloud.workflows.executions.v1.Executions"
 
@@ -103,6 +104,7 @@ def test_cli_progress_with_an_executions_endpoint(
     storage: Storage,
 ) -> None:
     from click.testing import CliRunner
+
     from framerun.cli import main
 
     endpoint, _ = grpc_executions

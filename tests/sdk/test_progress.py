@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from google.cloud.workflows.executions_v1 import Execution
+
 from framerun.cloudrun import RenderHandle, render_to_cloud_run
 from framerun.render_progress import (
     CANCELLED,
@@ -27,8 +29,6 @@ from framerun_service.errors import (
 )
 from framerun_service.protocol import PLAN_HASH_METADATA
 from framerun_service.storage import Storage
-from google.cloud.workflows.executions_v1 import Execution
-
 from tests.sdk.fakes import FakeExecutions, State
 
 RENDER_ID = "r-0123456789abcdef0123"

@@ -6,12 +6,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from framerun.sites import SITE_HASH_METADATA, SiteHandle, deploy_site, site_key
 from framerun.target import CloudRunTarget
 from framerun_service.errors import InvalidInputError, TargetNotConfiguredError
 from framerun_service.render.site import site_tree_hash
 from framerun_service.storage import Storage
-
 from tests.sdk.fakes import CountingStorage
 
 

@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from google.api_core import exceptions as api_exceptions
+
 from framerun.executions import executions_client, translated, workflow_path
 from framerun.target import CloudRunTarget
 from framerun_service.errors import (
@@ -17,7 +19,6 @@ from framerun_service.errors import (
     WorkflowsAccessDeniedError,
     WorkflowsUnavailableError,
 )
-from google.api_core import exceptions as api_exceptions
 
 ENV = {
     "FRAMERUN_BUCKET": "renders-b",

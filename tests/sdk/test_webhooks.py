@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
 from framerun.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, deliver, sign, verify
 from framerun_service.errors import WebhookDeliveryError, WebhookSignatureError
 

@@ -17,8 +17,9 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
 from framerun.local.issuer import LocalIssuer
-from framerun.local.stack import free_port, service_environment
+from framerun.local.stack import GUNICORN_CONFIG, free_port, service_environment
 
 REPO = Path(__file__).resolve().parents[2]
 INVOKER = "workflow-invoker@framerun-test.iam.gserviceaccount.com"
@@ -61,7 +62,7 @@ def start_service(
     extra_env: dict[str, str] | None = None,
     scratch_dir: Path | None = None,
 ) -> RunningService:
-    """gunicorn with the repo's gunicorn.conf.py, configured exactly as Cloud Run would be.
+    """gunicorn with the package's gunicorn config, configured exactly as Cloud Run would be.
 
     ``extra_audiences``: more accepted token audiences (e.g. a test proxy's URL).
     ``extra_env``: settings on top (timeouts, storage endpoint, worker count).
@@ -88,7 +89,7 @@ def start_service(
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(gunicorn), "-c", str(REPO / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}"],
+            [str(gunicorn), "-c", GUNICORN_CONFIG, "--bind", f"127.0.0.1:{port}"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

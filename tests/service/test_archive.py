@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from framerun_service import archive as archive_module
 from framerun_service.archive import extract_site_archive, make_site_archive
 from framerun_service.errors import InvalidInputError, UnsafeArchiveError

@@ -27,6 +27,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
 from framerun.local.issuer import KEY_FILE, LocalIssuer
 from framerun_service.auth import (
     ENV_ALLOWED_INVOKERS,

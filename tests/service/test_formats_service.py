@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import av
-import framerun
 import numpy as np
 import pytest
-from framerun_service.storage import Storage
 
+import framerun
+from framerun_service.storage import Storage
 from tests.compositions import write_composition
 from tests.service.service_harness import RunningService, upload_site
 

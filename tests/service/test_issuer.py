@@ -21,8 +21,9 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from framerun.local.issuer import KEY_FILE, LocalIssuer
 from google.oauth2 import id_token
+
+from framerun.local.issuer import KEY_FILE, LocalIssuer
 
 AUDIENCE = "https://framerun-abc123-uc.a.run.app"
 EMAIL = "workflows@proj.iam.gserviceaccount.com"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from framerun_service.errors import InvalidConfigError
 from framerun_service.notify import check_webhook_url
 

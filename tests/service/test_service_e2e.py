@@ -9,12 +9,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import framerun
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+import framerun
 from framerun_service.archive import make_site_archive
 from framerun_service.storage import Storage
-
 from tests.compositions import MOVERS, write_composition
 from tests.service.service_harness import (
     INVOKER,

@@ -13,10 +13,10 @@ from typing import Any
 import psutil
 import pytest
 import requests
+
 from framerun.local.issuer import LocalIssuer
 from framerun_service.archive import make_site_archive
 from framerun_service.storage import Storage
-
 from tests.compositions import MOVERS, write_composition
 from tests.service.service_harness import RunningService, start_service, stop_service
 

@@ -17,6 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage as gcs
+from google.cloud.storage.retry import DEFAULT_RETRY
+
 from framerun_service.errors import (
     FramerunError,
     InvalidRequestError,
@@ -25,9 +29,6 @@ from framerun_service.errors import (
     StorageUnavailableError,
 )
 from framerun_service.storage import ObjectInfo, Storage, gs_uri, parse_gs_uri
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage as gcs
-from google.cloud.storage.retry import DEFAULT_RETRY
 
 MiB = 1024 * 1024
 

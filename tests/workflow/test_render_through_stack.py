@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import framerun
 import pytest
+
+import framerun
 from framerun.local.issuer import LocalIssuer
 from framerun.target import CloudRunTarget
 from framerun_service.storage import Storage
-
 from tests.compositions import MOVERS, write_composition
 from tests.service.service_harness import WEBHOOK_SECRET, start_service, stop_service
 from tests.videos import decode, min_psnr

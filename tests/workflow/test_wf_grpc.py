@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from framerun.local.workflows import Emulator
 from google.api_core import exceptions
 from google.cloud.workflows.executions_v1 import Execution, ExecutionsClient
 from google.cloud.workflows.executions_v1.types import ExecutionView
+
+from framerun.local.workflows import Emulator
 
 HELLO = """
 main:

@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-from framerun.local.workflows import ExecutionCancelled, ExecutionContext
 
+from framerun.local.workflows import ExecutionCancelled, ExecutionContext
 from tests.workflow.wf_harness import FakeServer, Request, SleepRecorder, fail, run
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from framerun.local.workflows import (
     ExecutionContext,
     UnsupportedSyntaxError,
@@ -13,7 +14,6 @@ from framerun.local.workflows import (
     load_workflow,
 )
 from framerun.local.workflows.runtime import MAX_STEPS
-
 from tests.workflow.wf_harness import SleepRecorder, fail, run
 
 # -- assign ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 import pytest
+
 from framerun.local.issuer import LocalIssuer
 from framerun.local.workflows import (
     Emulator,
@@ -29,7 +30,6 @@ from framerun.local.workflows import (
     run_workflow,
 )
 from framerun.target import CloudRunTarget
-
 from tests.service.service_harness import INVOKER
 
 

@@ -27,6 +27,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ PROJECT = "framerun-local"
 REGION = "local"
 WORKFLOW_ID = "render"
 INVOKER = "workflow-invoker@framerun-local.iam.gserviceaccount.com"
-REPO = Path(__file__).resolve().parents[2]
-WORKFLOW_SOURCE = REPO / "workflows" / "render.yaml"
+# The workflow ships inside the package (sdk/framerun/local/render.yaml links to the one
+# source, workflows/render.yaml, and the wheel carries the file), so an installed
+# framerun needs no checkout.
+WORKFLOW_SOURCE = Path(str(resources.files("framerun.local") / "render.yaml"))
+GUNICORN_CONFIG = "python:framerun_service.gunicorn_conf"
 START_TIMEOUT_S = 60.0
 
 
@@ -215,7 +219,7 @@ def up(state_dir: Path | None = None) -> StackState:
             [
                 gunicorn,
                 "-c",
-                str(REPO / "gunicorn.conf.py"),
+                GUNICORN_CONFIG,
                 "--bind",
                 f"127.0.0.1:{service_port}",
             ],

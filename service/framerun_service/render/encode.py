@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 from av.video.reformatter import Interpolation, VideoReformatter
+
 from framerun_service.render.encoding import EncoderSettings
 
 # Measured at 1080p: solid colours land within ±2 levels of the page's sRGB

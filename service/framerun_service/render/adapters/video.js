@@ -59,7 +59,7 @@
 
   // ------------------------------------------------------------------ timing
   // When a clip shows is the one clip-timing resolver's answer (adapters/hyperframes.js,
-  // twin of service/render/timing.py, which the audio mix uses), so picture and sound agree.
+  // twin of service/framerun_service/render/timing.py, which the audio mix uses), so picture and sound agree.
   const ROOT_MARKS = ["data-composition-id", "data-width", "data-height", "data-fps", "data-duration"];
   function clipOf(v) {
     const w = window.__framerunHyperframes.mediaWindow(v);

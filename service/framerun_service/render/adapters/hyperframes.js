@@ -71,7 +71,7 @@
   };
 
   // ------------------------------------------------------------------ clip timing
-  // The JavaScript twin of service/render/timing.py (HyperFrames 0.8.170's runtime
+  // The JavaScript twin of service/framerun_service/render/timing.py (HyperFrames 0.8.170's runtime
   // createRuntimeStartTimeResolver): the audio mix and the plan use that one, the page
   // this one, and test_timing.py holds the two to the same answers. Plus what only the
   // page knows: media and timeline lengths.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from framerun.cli_options import output_format_options
 from framerun.errors import FramerunError, VariablesInvalidError
 

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
 from framerun_service import actions, logs, notify
 from framerun_service.auth import OidcVerifier
 from framerun_service.errors import FramerunError, InvalidRequestError
@@ -33,7 +35,6 @@ from framerun_service.protocol import (
 )
 from framerun_service.settings import ServiceSettings
 from framerun_service.storage import Storage
-from werkzeug.exceptions import HTTPException
 
 # Real Action bodies nest three levels (body → config → variables); anything far
 # deeper is an attack on the parser or on code that walks the body recursively.

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
+
 from framerun.cli_options import output_format_options
 from framerun.target import CloudRunTarget
 from framerun_service.errors import FramerunError, InvalidConfigError, TargetNotConfiguredError

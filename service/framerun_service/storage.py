@@ -30,13 +30,6 @@ from typing import IO, Any
 
 import requests
 import urllib3
-from framerun_service.errors import (
-    FramerunError,
-    InvalidRequestError,
-    ObjectNotFoundError,
-    StorageAccessDeniedError,
-    StorageUnavailableError,
-)
 from google.api_core import exceptions as api_exceptions
 from google.api_core.retry import Retry
 from google.auth import exceptions as auth_exceptions
@@ -44,6 +37,14 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from google.cloud.storage import exceptions as media_exceptions
 from google.cloud.storage.retry import DEFAULT_RETRY
+
+from framerun_service.errors import (
+    FramerunError,
+    InvalidRequestError,
+    ObjectNotFoundError,
+    StorageAccessDeniedError,
+    StorageUnavailableError,
+)
 
 # Retry: google's DEFAULT_RETRY retries exactly the transient faults (429, 408,
 # 5xx, connection resets, timeouts) with exponential back-off from 1 s up to 60 s

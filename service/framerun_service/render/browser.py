@@ -22,6 +22,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Page,
+    Playwright,
+    Request,
+    Route,
+    WebSocketRoute,
+    sync_playwright,
+)
+
 from framerun_service.errors import (
     AssetFetchFailedError,
     BrowserCrashedError,
@@ -65,18 +78,6 @@ from framerun_service.render.site import (
 )
 from framerun_service.render.subcomp import rewrite_asset_paths
 from framerun_service.settings import EngineSettings, engine_settings
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    ConsoleMessage,
-    Error,
-    Page,
-    Playwright,
-    Request,
-    Route,
-    WebSocketRoute,
-    sync_playwright,
-)
 
 __all__ = ["SITE_ORIGIN", "BrowserSession", "CompositionPage", "PageSpec", "browser_version"]
 RUNTIME_JS = Path(__file__).with_name("runtime.js")

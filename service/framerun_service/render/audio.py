@@ -27,6 +27,7 @@ from typing import Literal, cast
 
 import av
 import numpy as np
+
 from framerun_service.errors import MediaInvalidError
 from framerun_service.render.media import MediaClip, site_path
 

@@ -1,4 +1,7 @@
-"""gunicorn settings for the Cloud Run service (``gunicorn -c gunicorn.conf.py``).
+"""gunicorn settings for the Cloud Run service.
+
+Run as ``gunicorn -c python:framerun_service.gunicorn_conf``: the settings ship in the
+package, so an installed framerun needs no checkout.
 
 One worker, one thread: an instance renders one chunk at a time (Cloud Run
 container concurrency is 1) and keeps its browser warm between requests.

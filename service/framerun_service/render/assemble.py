@@ -25,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+
 from framerun_service.errors import ChunkMismatchError, InvalidConfigError
 from framerun_service.render import pngseq
 

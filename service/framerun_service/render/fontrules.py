@@ -34,6 +34,7 @@ from typing import Any
 
 import tinycss2
 import tinycss2.ast
+
 from framerun_service.render.fontset import (
     CSS_WIDE_KEYWORDS,
     GENERIC_FAMILIES,

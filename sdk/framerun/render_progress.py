@@ -33,8 +33,9 @@ from framerun_service.errors import (
 from framerun_service.protocol import plan_uri, render_prefix, result_uri
 
 if TYPE_CHECKING:
-    from framerun_service.storage import Storage
     from google.cloud.workflows.executions_v1 import Execution
+
+    from framerun_service.storage import Storage
 
 # The request object's cap: the service reads it whole into memory for every plan.
 from framerun.cloudrun import RenderHandle

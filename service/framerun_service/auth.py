@@ -37,6 +37,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
 from framerun_service.errors import AuthUnavailableError, ForbiddenError, UnauthenticatedError
 
 log = logging.getLogger("framerun.auth")
