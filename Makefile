@@ -54,6 +54,8 @@ lint: setup lint-infra
 	$(VENV)/bin/yamllint workflows
 	$(VENV)/bin/ruff check sdk service tests scripts examples
 	$(VENV)/bin/ruff format --check sdk service tests scripts examples
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/hadolint Dockerfile
 
 # lint-infra: `terraform fmt -check` when a terraform binary is present, and checkov

@@ -69,7 +69,7 @@ def main() -> None:
 
     # 3. Download the video and compare with the same composition rendered in-process.
     video = OUT / "hello-distributed.mp4"
-    from framerun_service.storage import Storage
+    from framerun_service.core.storage import Storage
 
     with Storage.from_env() as store:
         store.download_to(progress.output_file, video)

@@ -3,7 +3,7 @@
 //
 // usage: node scripts/install-fontset.mjs NODE_MODULES DEST
 //
-// The faces are listed once, in service/framerun_service/render/fontset.json; their versions are pinned in
+// The faces are listed once, in framerun_service/render/fontset.json; their versions are pinned in
 // package.json. DEST gets <key>-latin-<weight>-normal.woff2 for every face and each family's
 // OFL licence as <key>.LICENSE.txt. Used by `make setup` (scripts/vendor-js.sh) and by the
 // Dockerfile's font stage, so the local engine and the Cloud Run image carry the same bytes.
@@ -17,7 +17,7 @@ if (!nodeModules || !dest) {
   process.exit(2);
 }
 const here = dirname(fileURLToPath(import.meta.url));
-const manifest = JSON.parse(readFileSync(join(here, "..", "service", "render", "fontset.json"), "utf8"));
+const manifest = JSON.parse(readFileSync(join(here, "..", "service", "framerun_service", "render", "fontset.json"), "utf8"));
 
 mkdirSync(dest, { recursive: true });
 // Only what the manifest lists: a face dropped from it must not linger in the set.

@@ -207,9 +207,9 @@ def corrupt_chunk_and_reassemble(render_id: str, bucket: str, workdir: Path) -> 
     """Re-assemble a finished render from its bucket chunks with chunk 1 corrupted."""
     from fractions import Fraction
 
+    from framerun_service.core.storage import Storage
     from framerun_service.render.assemble import assemble
     from framerun_service.render.chunk import chunk_tag
-    from framerun_service.storage import Storage
 
     folder = workdir / f"corrupt-{render_id}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     import framerun
     from framerun.errors import FramerunError
     from framerun.target import CloudRunTarget
-    from framerun_service.storage import Storage
+    from framerun_service.core.storage import Storage
 
     try:
         if args.outputs_file is not None:

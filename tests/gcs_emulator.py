@@ -30,7 +30,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 
 from framerun.local.stack import free_port
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 
 EMULATOR_PROJECT = "framerun-test"
 START_TIMEOUT_S = 15.0

@@ -39,17 +39,17 @@ from framerun.render_progress import wait_for_render as wait_for_render
 from framerun.sites import SiteHandle as SiteHandle
 from framerun.sites import deploy_site as deploy_site
 from framerun.target import CloudRunTarget as CloudRunTarget
-from framerun_service.errors import ArgumentTooLargeError as ArgumentTooLargeError
-from framerun_service.errors import BatchInvalidError as BatchInvalidError
-from framerun_service.errors import ExecutionNotFoundError as ExecutionNotFoundError
-from framerun_service.errors import RenderFailedError as RenderFailedError
-from framerun_service.errors import RenderTimeoutError as RenderTimeoutError
-from framerun_service.errors import TargetNotConfiguredError as TargetNotConfiguredError
-from framerun_service.errors import WebhookDeliveryError as WebhookDeliveryError
-from framerun_service.errors import WebhookSignatureError as WebhookSignatureError
-from framerun_service.errors import WorkflowNotFoundError as WorkflowNotFoundError
-from framerun_service.errors import WorkflowsAccessDeniedError as WorkflowsAccessDeniedError
-from framerun_service.errors import WorkflowsUnavailableError as WorkflowsUnavailableError
+from framerun_service.core.errors import ArgumentTooLargeError as ArgumentTooLargeError
+from framerun_service.core.errors import BatchInvalidError as BatchInvalidError
+from framerun_service.core.errors import ExecutionNotFoundError as ExecutionNotFoundError
+from framerun_service.core.errors import RenderFailedError as RenderFailedError
+from framerun_service.core.errors import RenderTimeoutError as RenderTimeoutError
+from framerun_service.core.errors import TargetNotConfiguredError as TargetNotConfiguredError
+from framerun_service.core.errors import WebhookDeliveryError as WebhookDeliveryError
+from framerun_service.core.errors import WebhookSignatureError as WebhookSignatureError
+from framerun_service.core.errors import WorkflowNotFoundError as WorkflowNotFoundError
+from framerun_service.core.errors import WorkflowsAccessDeniedError as WorkflowsAccessDeniedError
+from framerun_service.core.errors import WorkflowsUnavailableError as WorkflowsUnavailableError
 
 __version__ = "0.1.0"
 

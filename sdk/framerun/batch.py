@@ -38,10 +38,10 @@ from framerun.render_progress import (
 )
 from framerun.sites import deploy_site, hash_site, owned_storage
 from framerun.target import CloudRunTarget
-from framerun_service.errors import BatchInvalidError, FramerunError, InvalidInputError
+from framerun_service.core.errors import BatchInvalidError, FramerunError, InvalidInputError
 
 if TYPE_CHECKING:
-    from framerun_service.storage import Storage
+    from framerun_service.core.storage import Storage
 
 LINE_KEYS = frozenset({"outputKey", "variables", "config"})
 DEFAULT_MAX_CONCURRENT = 50

@@ -14,16 +14,8 @@ from typing import Any
 
 import click
 
-from framerun.cli_options import output_format_options
+from framerun.cli_options import fail, output_format_options
 from framerun.errors import FramerunError, VariablesInvalidError
-
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
-
-
-def _fail(exc: FramerunError) -> None:
-    click.echo(f"error: {exc.message} [{exc.code}]", err=True)
-    sys.exit(EXIT_BAD_INPUT if exc.http_status < 500 else EXIT_FAILED)
 
 
 def _load_variables(inline: str | None, file: Path | None) -> dict[str, Any]:
@@ -198,7 +190,7 @@ def render(
                 on_frames=bar.advance,
             )
     except FramerunError as exc:
-        _fail(exc)
+        fail(exc)
         return
     wall = time.perf_counter() - started
     if not quiet:

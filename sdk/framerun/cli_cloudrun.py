@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from framerun.cli_options import output_format_options
+from framerun.cli_options import fail, output_format_options
 from framerun.target import CloudRunTarget
-from framerun_service.errors import FramerunError, InvalidConfigError, TargetNotConfiguredError
+from framerun_service.core.errors import FramerunError, InvalidConfigError, TargetNotConfiguredError
 
 if TYPE_CHECKING:
     from framerun.batch import BatchLineResult, BatchReport
     from framerun.executions import ExecutionsApi
     from framerun.render_progress import RenderProgress
-    from framerun_service.storage import Storage
+    from framerun_service.core.storage import Storage
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERRUPTED = 130
@@ -110,9 +110,7 @@ def _errors_as_exit() -> Iterator[None]:
     try:
         yield
     except FramerunError as exc:
-        from framerun.cli import _fail  # not at import: framerun.cli imports this module
-
-        _fail(exc)
+        fail(exc)
 
 
 def _json_out(data: Any) -> None:
@@ -555,7 +553,7 @@ def _print_report(report: BatchReport, as_json: bool) -> None:
 
 
 def _fail_report(report: BatchReport) -> None:
-    from framerun_service.errors import BatchInvalidError, RenderFailedError
+    from framerun_service.core.errors import BatchInvalidError, RenderFailedError
 
     if report.dry_run:
         problems = [(x.line, x.error.message if x.error else x.status) for x in report.lines]

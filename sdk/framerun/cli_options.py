@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+
+from framerun_service.core.errors import FramerunError
+
+# Exit codes every framerun command shares: 2 for input to fix, 1 for a failure.
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMAT_CHOICES = ["mp4", "webm", "mov", "png-sequence"]
@@ -41,3 +48,9 @@ def output_format_options(*, format_help: str, codec_default: str | None) -> Cal
         )(command)
 
     return decorate
+
+
+def fail(exc: FramerunError) -> None:
+    """Print a typed error as ``error: <message> [<CODE>]`` and exit with its class's code."""
+    click.echo(f"error: {exc.message} [{exc.code}]", err=True)
+    sys.exit(EXIT_BAD_INPUT if exc.http_status < 500 else EXIT_FAILED)

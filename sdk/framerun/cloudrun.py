@@ -28,6 +28,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framerun.executions import (
@@ -46,18 +47,18 @@ from framerun.sites import (
     site_uri,
 )
 from framerun.target import CloudRunTarget
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     ArgumentTooLargeError,
     FramerunError,
     InvalidConfigError,
     InvalidInputError,
     OutputNotWritableError,
 )
-from framerun_service.protocol import render_prefix
+from framerun_service.core.wire import render_prefix
 
 if TYPE_CHECKING:
+    from framerun_service.core.storage import Storage
     from framerun_service.render.config import RenderConfig
-    from framerun_service.storage import Storage
 
 # The request object's cap: the service reads it whole into memory for every plan.
 MAX_REQUEST_BYTES = 512 * 1024
@@ -122,7 +123,9 @@ def validate_render_config(
     parsed = RenderConfig.from_json(config)
     if project_dir is None:
         return parsed
-    comp = load_composition(project_dir, entry=parsed.composition, overrides=parsed.overrides())
+    comp = load_composition(
+        Path(project_dir), entry=parsed.composition, overrides=parsed.overrides()
+    )
     # The plan the service will make, to its limits (the chunk cap among them).
     make_plan(
         comp,
@@ -206,7 +209,7 @@ def prepare_render(
         if output_key is not None
         else default_output_key(render_id, str(config.get("format", "mp4")))
     )
-    request = {
+    request: dict[str, Any] = {
         "siteUri": site_uri(bucket, site_id),
         "outputUri": f"gs://{bucket}/{key}",
         "config": dict(config),
@@ -347,8 +350,8 @@ def resume_render(
     every chunk already in the bucket with this plan's hash is reused, not rendered
     again. Returns the new execution's handle; the output URI is unchanged.
     """
-    from framerun.render_progress import CANCELLED, FAILED, _argument_refs, execution_status
-    from framerun_service.storage import gs_uri
+    from framerun.executions import CANCELLED, FAILED, execution_status, render_refs
+    from framerun_service.core.storage import gs_uri
 
     name = _execution_name(handle_or_execution_name)
     with owned_executions(executions, target) as api, owned_storage(storage, target) as store:
@@ -360,7 +363,7 @@ def resume_render(
                 f"execution {name} is {status}: only a failed or cancelled render can be "
                 "resumed (wait for it, or cancel it first)"
             )
-        render_id, bucket = _argument_refs(previous)
+        render_id, bucket = render_refs(previous)
         request_uri = json.loads(previous.argument)["requestUri"]
         if not store.exists(request_uri):
             raise InvalidInputError(

@@ -1,9 +1,9 @@
-"""framerun's error tree: defined once, in ``framerun_service.errors``, re-exported here.
+"""framerun's error tree: defined once, in ``framerun_service.core.errors``, re-exported here.
 
 The tree itself is drawn in that module's docstring.
 """
 
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     ArgumentTooLargeError,
     AssetFetchFailedError,
     AuthUnavailableError,

@@ -14,14 +14,16 @@ an in-memory fake through it. ``google-cloud-workflows`` and ``grpcio`` (the
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from framerun.target import ENV_EXECUTIONS_ENDPOINT, CloudRunTarget
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     ExecutionNotFoundError,
     FramerunError,
+    InvalidInputError,
     InvalidRequestError,
     WorkflowNotFoundError,
     WorkflowsAccessDeniedError,
@@ -185,3 +187,43 @@ def _translate(exc: Exception, action: str, name: str) -> FramerunError | None:
     if isinstance(exc, api.GoogleAPICallError):
         return FramerunError(f"the Executions API could not {action} {name}: {exc}")
     return None
+
+
+# ---- an execution, as a render ------------------------------------------------------
+
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+_STATUS = {
+    "STATE_UNSPECIFIED": RUNNING,
+    "QUEUED": RUNNING,
+    "ACTIVE": RUNNING,
+    "SUCCEEDED": SUCCEEDED,
+    "FAILED": FAILED,
+    "UNAVAILABLE": FAILED,  # the execution's data is gone: it will never report again
+    "CANCELLED": CANCELLED,
+}
+
+
+def execution_status(execution: Execution) -> str:
+    """running | succeeded | failed | cancelled, from the execution's state."""
+    return _STATUS.get(execution.state.name, RUNNING)
+
+
+def render_refs(execution: Execution) -> tuple[str, str]:
+    """(render id, bucket) from the execution's argument ``{renderId, requestUri}``."""
+    from framerun_service.core.storage import parse_gs_uri
+
+    try:
+        argument = json.loads(execution.argument or "{}")
+        render_id = argument["renderId"]
+        bucket, _ = parse_gs_uri(argument["requestUri"])
+    except (json.JSONDecodeError, KeyError, TypeError, FramerunError):
+        raise InvalidInputError(
+            f"execution {execution.name} is not a framerun render (its argument is not "
+            "{renderId, requestUri}); pass an execution started by framerun"
+        ) from None
+    return str(render_id), bucket

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from framerun_service.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError
 
 
 def parse_frame_range(text: str) -> tuple[int, int]:
@@ -25,8 +25,8 @@ def render(
     output: str | Path,
     *,
     composition: str = "index.html",
-    width: int | None = None,
-    height: int | None = None,
+    width: int | str | None = None,
+    height: int | str | None = None,
     fps: str | float | None = None,
     duration: str | float | None = None,
     quality: str = "standard",

@@ -15,36 +15,35 @@ from typing import TYPE_CHECKING, Any
 
 from framerun.costs import Costs, estimate_costs, estimate_workflow_steps
 from framerun.executions import (
+    CANCELLED,
+    FAILED,
+    SUCCEEDED,
+    TERMINAL,
     ExecutionsApi,
+    execution_status,
     owned_executions,
+    render_refs,
     translated,
 )
 from framerun.sites import (
     owned_storage,
 )
 from framerun.target import CloudRunTarget
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     FramerunError,
-    InvalidInputError,
     ObjectNotFoundError,
     RenderFailedError,
     RenderTimeoutError,
 )
-from framerun_service.protocol import plan_uri, render_prefix, result_uri
+from framerun_service.core.wire import plan_uri, render_prefix, result_uri
 
 if TYPE_CHECKING:
     from google.cloud.workflows.executions_v1 import Execution
 
-    from framerun_service.storage import Storage
+    from framerun_service.core.storage import Storage
 
 # The request object's cap: the service reads it whole into memory for every plan.
 from framerun.cloudrun import RenderHandle
-
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELLED = "cancelled"
-TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 # overall_progress = PLAN_WEIGHT·planned + FRAMES_WEIGHT·frames_rendered/total_frames
 #                    + ASSEMBLE_WEIGHT·assembled
@@ -193,22 +192,6 @@ class RenderProgress:
 # ---- progress -----------------------------------------------------------------------
 
 
-_STATUS = {
-    "STATE_UNSPECIFIED": RUNNING,
-    "QUEUED": RUNNING,
-    "ACTIVE": RUNNING,
-    "SUCCEEDED": SUCCEEDED,
-    "FAILED": FAILED,
-    "UNAVAILABLE": FAILED,  # the execution's data is gone: it will never report again
-    "CANCELLED": CANCELLED,
-}
-
-
-def execution_status(execution: Execution) -> str:
-    """running | succeeded | failed | cancelled, from the execution's state."""
-    return _STATUS.get(execution.state.name, RUNNING)
-
-
 class ProgressReader:
     """Reads progress, remembering records already read.
 
@@ -234,7 +217,7 @@ class ProgressReader:
     def read(self, execution_name: str) -> RenderProgress:
         with translated("read execution", execution_name):
             execution = self._api.get_execution(name=execution_name)
-        render_id, bucket = _argument_refs(execution)
+        render_id, bucket = render_refs(execution)
         status = execution_status(execution)
         # Result first: once it exists every chunk is final, whatever a listing shows.
         result = self._record(result_uri(bucket, render_id))
@@ -403,22 +386,6 @@ def render_failed_error(progress: RenderProgress) -> RenderFailedError:
         errors=progress.errors,
         execution_name=progress.execution_name,
     )
-
-
-def _argument_refs(execution: Execution) -> tuple[str, str]:
-    """(render id, bucket) from the execution's argument ``{renderId, requestUri}``."""
-    from framerun_service.storage import parse_gs_uri
-
-    try:
-        argument = json.loads(execution.argument or "{}")
-        render_id = argument["renderId"]
-        bucket, _ = parse_gs_uri(argument["requestUri"])
-    except (json.JSONDecodeError, KeyError, TypeError, FramerunError):
-        raise InvalidInputError(
-            f"execution {execution.name} is not a framerun render (its argument is not "
-            "{renderId, requestUri}); pass an execution started by framerun"
-        ) from None
-    return str(render_id), bucket
 
 
 def _execution_result(execution: Execution) -> dict[str, Any]:

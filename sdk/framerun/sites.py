@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framerun.target import CloudRunTarget
-from framerun_service.errors import InvalidInputError, ObjectNotFoundError
+from framerun_service.core.errors import InvalidInputError, ObjectNotFoundError
 
 if TYPE_CHECKING:
-    from framerun_service.storage import Storage
+    from framerun_service.core.storage import Storage
 
 SITE_ARCHIVE_NAME = "site.tar.gz"
 SITE_HASH_METADATA = "framerun-site-hash"
@@ -93,7 +93,7 @@ def deploy_site(
         uri = site_uri(bucket, site_id)
         if store.exists(uri):
             return SiteHandle(site_id=site_id, site_uri=uri, uploaded=False)
-        from framerun_service.archive import make_site_archive
+        from framerun_service.render.archive import make_site_archive
 
         with tempfile.TemporaryDirectory(prefix="framerun-site-") as tmp:
             archive = Path(tmp) / SITE_ARCHIVE_NAME
@@ -128,7 +128,7 @@ def _bucket(target: CloudRunTarget | None, bucket_name: str | None) -> str:
         )
     bucket = bucket_name or (target.bucket_name if target is not None else None)
     if not bucket:
-        from framerun_service.errors import TargetNotConfiguredError
+        from framerun_service.core.errors import TargetNotConfiguredError
 
         raise TargetNotConfiguredError(
             "no bucket to deploy the site to: pass target= or bucket_name= (CLI: --bucket or "
@@ -149,7 +149,7 @@ def owned_storage(
     if storage is not None:
         yield storage
         return
-    from framerun_service.storage import Storage
+    from framerun_service.core.storage import Storage
 
     if target is not None and target.storage_emulator_host:
         from google.auth.credentials import AnonymousCredentials

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framerun_service.errors import TargetNotConfiguredError
+from framerun_service.core.errors import TargetNotConfiguredError
 
 ENV_BUCKET = "FRAMERUN_BUCKET"
 ENV_PROJECT = "FRAMERUN_PROJECT"

@@ -7,172 +7,21 @@ with the body lets :func:`verify` refuse replays of an old delivery; several
 attempt of one delivery carries the same ``X-Framerun-Event-Id``, so a receiver
 can drop duplicates that retries produce.
 
-Standard library only, so the receiving side needs nothing but this module.
+The rule lives in ``framerun_service.core.signing``; a receiver needs only
+:func:`verify` (standard library only).
 """
 
-from __future__ import annotations
-
-import hashlib
-import hmac
-import json
-import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Callable, Mapping
-from typing import Any
-
-from framerun_service.errors import WebhookDeliveryError, WebhookSignatureError
-
-SIGNATURE_HEADER = "X-Framerun-Signature"
-EVENT_ID_HEADER = "X-Framerun-Event-Id"
-SIGNATURE_VERSION = "v1"
-DEFAULT_TOLERANCE_S = 300
-USER_AGENT = "framerun-webhooks/1"
-
-# Worth another attempt: the receiver is overloaded or failing, not refusing us.
-_RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_S = 30.0
-
-
-def sign(secret: bytes | str, body: bytes, timestamp: int) -> str:
-    """The signature header value for ``body`` sent at ``timestamp`` (unix seconds)."""
-    return f"t={int(timestamp)},{SIGNATURE_VERSION}={_digest(secret, body, int(timestamp))}"
-
-
-def verify(
-    secret: bytes | str,
-    body: bytes,
-    header: str | None,
-    *,
-    tolerance_s: float = DEFAULT_TOLERANCE_S,
-    now: float | None = None,
-) -> None:
-    """Return if ``header`` signs ``body`` with ``secret`` recently; raise otherwise.
-
-    WebhookSignatureError when the header is missing or malformed, its
-    timestamp is more than ``tolerance_s`` away from ``now`` (a replay, or a
-    clock to fix), or no signature matches. Comparison is constant-time.
-    """
-    if not header:
-        raise WebhookSignatureError(f"no {SIGNATURE_HEADER} header: the request is not signed")
-    timestamp: int | None = None
-    signatures: list[str] = []
-    for part in header.split(","):
-        name, sep, value = part.strip().partition("=")
-        if not sep:
-            raise WebhookSignatureError(
-                f"{SIGNATURE_HEADER} is malformed: expected t=<seconds>,v1=<hex>"
-            )
-        if name == "t":
-            if not value.isdigit():
-                raise WebhookSignatureError(f"{SIGNATURE_HEADER} has a non-numeric timestamp")
-            timestamp = int(value)
-        elif name == SIGNATURE_VERSION:
-            signatures.append(value)
-    if timestamp is None or not signatures:
-        raise WebhookSignatureError(
-            f"{SIGNATURE_HEADER} is malformed: expected t=<seconds>,v1=<hex>"
-        )
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance_s:
-        raise WebhookSignatureError(
-            f"webhook timestamp is {abs(current - timestamp):.0f}s from now, over the "
-            f"{tolerance_s:g}s tolerance: a replayed delivery, or a clock to sync"
-        )
-    expected = _digest(secret, body, timestamp)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
-        raise WebhookSignatureError("webhook signature does not match: check the shared secret")
-
-
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook is delivered to the URL given, never to where a redirect points
-    (which could be the metadata server or another internal address)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
-
-
-def deliver(
-    url: str,
-    payload: Mapping[str, Any],
-    secret: bytes | str,
-    *,
-    attempts: int = 3,
-    backoff_s: float = 1.0,
-    timeout_s: float = 5.0,
-    event_id: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """POST ``payload`` as signed JSON to ``url``; return the final HTTP status.
-
-    Retries connection errors, timeouts, 429 and 5xx up to ``attempts`` times in
-    all, waiting ``backoff_s`` × 2ⁿ (or the receiver's ``Retry-After``, up to
-    30 s); each attempt is signed afresh (a new timestamp) with the same event
-    id. Any other status is final at once. When retries run out, returns the last
-    status received; if no attempt got an answer at all, raises WebhookDeliveryError.
-    """
-    if attempts < 1:
-        raise ValueError(f"attempts must be ≥ 1, got {attempts}")
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-    event = event_id or uuid.uuid4().hex
-    last_error = "no attempt made"
-    status: int | None = None
-    retry_after: float | None = None
-    for attempt in range(attempts):
-        if attempt:
-            sleep(_delay(backoff_s, attempt, retry_after))
-            retry_after = None
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                SIGNATURE_HEADER: sign(secret, body, int(time.time())),
-                EVENT_ID_HEADER: event,
-            },
-        )
-        try:
-            with _NO_REDIRECTS.open(request, timeout=timeout_s) as response:
-                response.read()
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            with exc:
-                status = exc.code
-                retry_after = _retry_after(exc.headers.get("Retry-After"))
-            if status not in _RETRY_STATUS:
-                return status
-            last_error = f"HTTP {status}"
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            last_error = f"{type(exc).__name__}: {reason}"
-    if status is not None:
-        return status
-    raise WebhookDeliveryError(
-        f"could not deliver the webhook to {url} in {attempts} attempt(s) ({last_error}); "
-        "check that the endpoint is up and reachable"
-    )
-
-
-def _digest(secret: bytes | str, body: bytes, timestamp: int) -> str:
-    key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def _delay(backoff_s: float, attempt: int, retry_after: float | None) -> float:
-    delay = backoff_s * 2 ** (attempt - 1)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
-    return delay
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After: <seconds>`` header (HTTP dates are ignored)."""
-    if value is None or not value.strip().isdigit():
-        return None
-    return float(value.strip())
+from framerun_service.core.signing import (
+    DEFAULT_TOLERANCE_S as DEFAULT_TOLERANCE_S,
+)
+from framerun_service.core.signing import (
+    EVENT_ID_HEADER as EVENT_ID_HEADER,
+)
+from framerun_service.core.signing import (
+    SIGNATURE_HEADER as SIGNATURE_HEADER,
+)
+from framerun_service.core.signing import (
+    SIGNATURE_VERSION as SIGNATURE_VERSION,
+)
+from framerun_service.core.signing import sign as sign
+from framerun_service.core.signing import verify as verify

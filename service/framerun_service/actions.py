@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from framerun_service.errors import ChunkMismatchError, PlanHashMismatchError
-from framerun_service.protocol import (
+from framerun_service.core.errors import ChunkMismatchError, PlanHashMismatchError
+from framerun_service.core.storage import Storage
+from framerun_service.core.wire import (
     PLAN_HASH_METADATA,
     AssembleRequest,
     PlanRequest,
@@ -30,7 +31,6 @@ from framerun_service.protocol import (
     plan_uri,
     result_uri,
 )
-from framerun_service.storage import Storage
 
 JSON = "application/json"
 
@@ -72,7 +72,7 @@ class Engine:
 
     def site(self, storage: Storage, site_uri: str, expected_hash: str | None = None) -> Path:
         """The extracted site for ``site_uri`` (cached per instance by its tree hash)."""
-        from framerun_service.archive import extract_site_archive
+        from framerun_service.render.archive import extract_site_archive
         from framerun_service.render.site import site_tree_hash
 
         with self._lock:
@@ -114,8 +114,8 @@ def plan_request(storage: Storage, body: dict[str, Any], *, bucket: str) -> Plan
     512 KiB) as an object because the Executions API caps an argument at 32 KB.
     """
     if "requestUri" in body:
-        from framerun_service.errors import InvalidRequestError
-        from framerun_service.protocol import gs_uri_field
+        from framerun_service.core.errors import InvalidRequestError
+        from framerun_service.core.wire import gs_uri_field
 
         stored = storage.read_json(gs_uri_field(body, "requestUri", bucket))
         if not isinstance(stored, dict):
@@ -192,7 +192,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
 
 def _check_output_name(output_uri: str, container: str) -> None:
     """An output named .webm must hold WebM: refuse a name of another format."""
-    from framerun_service.errors import InvalidConfigError
+    from framerun_service.core.errors import InvalidConfigError
     from framerun_service.render.encoding import EXTENSIONS
 
     suffix = output_uri.rsplit("/", 1)[-1].rpartition(".")[2].lower()
@@ -206,16 +206,16 @@ def _check_output_name(output_uri: str, container: str) -> None:
 
 def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, dict[str, Any]]:
     """Read plan.json and refuse it unless its content, the request and this build agree."""
+    from framerun_service.core.version import ENGINE_VERSION
     from framerun_service.render.browser import browser_version
     from framerun_service.render.fontset import fontset_version
     from framerun_service.render.plan import Plan
-    from framerun_service.version import ENGINE_VERSION
 
     envelope = storage.read_json(uri)
     try:
         the_plan = Plan.from_json(envelope["plan"])
     except (KeyError, TypeError, ValueError):
-        from framerun_service.errors import InvalidRequestError
+        from framerun_service.core.errors import InvalidRequestError
 
         raise InvalidRequestError(
             f"{uri} is not a plan; pass the planUri the plan Action answered"
@@ -248,7 +248,7 @@ def render_chunk(
 
     the_plan, envelope = _load_plan(storage, req.plan_uri, req.plan_hash)
     if req.chunk_index >= len(the_plan.chunks):
-        from framerun_service.errors import InvalidRequestError
+        from framerun_service.core.errors import InvalidRequestError
 
         raise InvalidRequestError(
             f"chunkIndex {req.chunk_index} is out of range; the plan has {len(the_plan.chunks)}"

@@ -21,8 +21,9 @@ from werkzeug.exceptions import HTTPException
 
 from framerun_service import actions, logs, notify
 from framerun_service.auth import OidcVerifier
-from framerun_service.errors import FramerunError, InvalidRequestError
-from framerun_service.protocol import (
+from framerun_service.core.errors import FramerunError, InvalidRequestError
+from framerun_service.core.storage import Storage
+from framerun_service.core.wire import (
     ACTION_ASSEMBLE,
     ACTION_NOTIFY,
     ACTION_PLAN,
@@ -34,7 +35,6 @@ from framerun_service.protocol import (
     RenderChunkRequest,
 )
 from framerun_service.settings import ServiceSettings
-from framerun_service.storage import Storage
 
 # Real Action bodies nest three levels (body → config → variables); anything far
 # deeper is an attack on the parser or on code that walks the body recursively.

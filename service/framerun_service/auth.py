@@ -38,7 +38,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from framerun_service.errors import AuthUnavailableError, ForbiddenError, UnauthenticatedError
+from framerun_service.core.errors import AuthUnavailableError, ForbiddenError, UnauthenticatedError
 
 log = logging.getLogger("framerun.auth")
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from framerun_service.protocol import TRACE_HEADER
+from framerun_service.core.wire import TRACE_HEADER
 
 _logger = logging.getLogger("framerun.request")
 

@@ -15,10 +15,10 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from framerun_service.errors import InvalidConfigError
-from framerun_service.protocol import NotifyRequest
+from framerun_service.core.errors import InvalidConfigError
+from framerun_service.core.storage import Storage
+from framerun_service.core.wire import NotifyRequest
 from framerun_service.settings import ServiceSettings
-from framerun_service.storage import Storage
 
 
 def check_webhook_url(url: str, *, allow_loopback: bool) -> None:
@@ -28,7 +28,7 @@ def check_webhook_url(url: str, *, allow_loopback: bool) -> None:
     if not host:
         raise InvalidConfigError(f"webhookUrl {url!r} has no host")
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, parts.port or 443)}
     except OSError:
         raise InvalidConfigError(f"webhookUrl host {host!r} does not resolve") from None
     ips = [ipaddress.ip_address(a.split("%")[0]) for a in addresses]
@@ -43,7 +43,7 @@ def check_webhook_url(url: str, *, allow_loopback: bool) -> None:
 
 
 def notify(storage: Storage, req: NotifyRequest, settings: ServiceSettings) -> dict[str, Any]:
-    from framerun.webhooks import deliver
+    from framerun_service.delivery import deliver
 
     request = storage.read_json(req.request_uri)
     url = (request.get("config") or {}).get("webhookUrl") if isinstance(request, dict) else None

@@ -20,7 +20,7 @@ import av
 import numpy as np
 import pytest
 
-from framerun_service.errors import MediaInvalidError
+from framerun_service.core.errors import MediaInvalidError
 from framerun_service.render.audio import AudioCodec, audio_codec_for, audio_suffix, mix_audio
 from framerun_service.render.media import MediaClip, parse_media_clips
 from tests.compositions import REPO, write_composition

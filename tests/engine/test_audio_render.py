@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import framerun
-from framerun_service.errors import MediaInvalidError
+from framerun_service.core.errors import MediaInvalidError
 from tests.compositions import write_composition
 from tests.engine.test_audio import FRAME, decode_audio, end_time, onset, tone, video_seconds
 from tests.engine.test_audio import write_wav as write_tone

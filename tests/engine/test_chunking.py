@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import framerun
-from framerun_service.errors import ChunkMismatchError
+from framerun_service.core.errors import ChunkMismatchError
 from framerun_service.render.assemble import assemble
 from framerun_service.render.browser import BrowserSession
 from framerun_service.render.chunk import chunk_tag, render_chunk

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     CompositionNotFoundError,
     InvalidCompositionError,
     InvalidConfigError,

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from framerun_service.errors import FontFetchFailedError, FramerunError
+from framerun_service.core.errors import FontFetchFailedError, FramerunError
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.netguard import FetchRequest, FetchResponse, RefusedError
 from framerun_service.render.probe import probe_composition

@@ -21,7 +21,11 @@ import numpy as np
 import pytest
 
 import framerun
-from framerun_service.errors import ChunkMismatchError, InvalidConfigError, OutputNotWritableError
+from framerun_service.core.errors import (
+    ChunkMismatchError,
+    InvalidConfigError,
+    OutputNotWritableError,
+)
 from framerun_service.render.assemble import assemble
 from framerun_service.render.encode import ChunkEncoder
 from framerun_service.render.encoding import encoder_settings, format_for_output

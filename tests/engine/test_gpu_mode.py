@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from framerun_service.errors import BrowserGpuNotSoftwareError
+from framerun_service.core.errors import BrowserGpuNotSoftwareError
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.checks import check_gpu_mode, check_gpu_renderer
 from framerun_service.render.probe import probe_composition
-from framerun_service.settings import EngineSettings, engine_settings
+from framerun_service.render.settings import EngineSettings, engine_settings
 from tests.compositions import write_composition
 
 SWIFTSHADER = (

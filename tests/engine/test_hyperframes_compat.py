@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import framerun
-from framerun_service.errors import InvalidCompositionError, VariablesInvalidError
+from framerun_service.core.errors import InvalidCompositionError, VariablesInvalidError
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.composition import load_composition
 from framerun_service.render.variables import parse_declarations, resolve_variables

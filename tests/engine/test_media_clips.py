@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from framerun_service.errors import FramerunError, MediaInvalidError
+from framerun_service.core.errors import FramerunError, MediaInvalidError
 from framerun_service.render.media import MAX_VOLUME, MediaClip, parse_media_clips, site_path
 
 

@@ -20,7 +20,7 @@ import av
 import numpy as np
 import pytest
 
-from framerun_service.errors import AssetFetchFailedError, FramerunError
+from framerun_service.core.errors import AssetFetchFailedError, FramerunError
 from framerun_service.render.browser import BrowserSession, CompositionPage, PageSpec
 from framerun_service.render.netguard import (
     FetchRequest,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import framerun
-from framerun_service.errors import PageScriptError
+from framerun_service.core.errors import PageScriptError
 from tests.compositions import write_composition
 
 THROWERS = {
@@ -50,9 +50,9 @@ def test_a_frame_callback_that_never_returns_is_a_timeout_and_the_browser_surviv
     """Playwright's evaluate has no timeout: the page deadline kills the stuck renderer."""
     from dataclasses import replace
 
-    from framerun_service.errors import CompositionTimeoutError
+    from framerun_service.core.errors import CompositionTimeoutError
     from framerun_service.render.browser import BrowserSession, PageSpec
-    from framerun_service.settings import engine_settings
+    from framerun_service.render.settings import engine_settings
 
     stuck = write_composition(
         tmp_path / "stuck",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from framerun_service.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError
 from framerun_service.render import plan as plan_module
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import EncoderSettings

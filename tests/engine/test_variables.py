@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from framerun_service.errors import InvalidCompositionError, VariablesInvalidError
+from framerun_service.core.errors import InvalidCompositionError, VariablesInvalidError
 from framerun_service.render.composition import Overrides, load_composition
 from framerun_service.render.variables import (
     MAX_VARIABLES_BYTES,

@@ -56,6 +56,13 @@ def test_gunicorn_runs_one_worker_with_the_cloud_run_timeout() -> None:
     assert conf["bind"].endswith(":8080")
 
 
-def test_ci_runs_make_test() -> None:
+def test_ci_runs_make_test_then_make_lint() -> None:
     lines = [ln.strip() for ln in (REPO / ".ci" / "run").read_text().splitlines()]
-    assert "make test" in lines
+    assert lines.index("make test") < lines.index("make lint")
+
+
+def test_make_lint_runs_mypy_and_the_import_contracts() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    lint = makefile[makefile.index("\nlint:") : makefile.index("\nlint-infra:")]
+    for tool in ("ruff check", "ruff format --check", "mypy", "lint-imports", "yamllint"):
+        assert f"$(VENV)/bin/{tool}" in lint, tool

@@ -37,7 +37,7 @@ ATTACKS = "tests/reliability/test_rel_attacks.py"
 MUTANTS = {
     "precondition": Mutant(
         "create-only uploads: drop if_generation_match=0 (the generation precondition)",
-        "service/framerun_service/storage.py",
+        "service/framerun_service/core/storage.py",
         (("                        if_generation_match=0,\n", ""),),
         (f"{FAULTS}::test_the_same_chunk_delivered_twice_at_once_is_written_once",),
     ),
@@ -55,7 +55,7 @@ MUTANTS = {
     # Each half of the path check covers for the other, so "the path check" is both.
     "archive-path": Mutant(
         "archives: drop the path check (the '..' refusal and the resolved-inside check)",
-        "service/framerun_service/archive.py",
+        "service/framerun_service/render/archive.py",
         (
             ('    if ".." in parts:\n', "    if False:\n"),
             (
@@ -67,7 +67,7 @@ MUTANTS = {
     ),
     "links": Mutant(
         "archives: let links and special files through (extracted as tarfile would)",
-        "service/framerun_service/archive.py",
+        "service/framerun_service/render/archive.py",
         (
             ("    if member.issym() or member.islnk():\n", "    if False:\n"),
             ("    if not (member.isreg() or member.isdir()):\n", "    if False:\n"),

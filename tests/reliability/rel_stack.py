@@ -29,7 +29,7 @@ import framerun
 from framerun.local.issuer import LocalIssuer
 from framerun.local.workflows import Emulator
 from framerun.target import CloudRunTarget
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 from tests.gcs_emulator import FakeGcs
 from tests.reliability.rel_proxies import ServiceProxy, StorageProxy, running_proxies
 from tests.service.service_harness import RunningService, stop_service
@@ -276,7 +276,7 @@ def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
 
 def upload_site(stack: RelStack, project: Path, tmp: Path) -> str:
     """The project's site archive in the bucket (content-addressed, like the SDK's)."""
-    from framerun_service.archive import make_site_archive
+    from framerun_service.render.archive import make_site_archive
 
     archive = tmp / "site.tar.gz"
     site_id = make_site_archive(project, archive)

@@ -19,7 +19,7 @@ import pytest
 
 import framerun
 from framerun.cloudrun import cancel_render, resume_render
-from framerun_service.errors import InvalidInputError
+from framerun_service.core.errors import InvalidInputError
 from tests.reliability.conftest import CHUNKS, CONFIG
 from tests.reliability.rel_proxies import Directive, Exchange, error_body
 from tests.reliability.rel_stack import (

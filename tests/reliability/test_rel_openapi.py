@@ -25,7 +25,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import framerun_service.protocol as protocol
+import framerun_service.core.wire as protocol
 from framerun_service.render import config as render_config
 from framerun_service.render import encoding
 from tests.reliability.rel_stack import (

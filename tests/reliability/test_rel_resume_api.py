@@ -12,8 +12,8 @@ import pytest
 
 from framerun.cloudrun import cancel_render, resume_render
 from framerun.target import CloudRunTarget
-from framerun_service.errors import ExecutionNotFoundError, InvalidInputError
-from framerun_service.storage import Storage
+from framerun_service.core.errors import ExecutionNotFoundError, InvalidInputError
+from framerun_service.core.storage import Storage
 from tests.sdk.fakes import FakeExecutions, State
 
 TARGET = CloudRunTarget(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from framerun.target import CloudRunTarget
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 from tests.compositions import write_composition
 from tests.sdk.fakes import CountingStorage, FakeExecutions
 

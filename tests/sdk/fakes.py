@@ -17,7 +17,7 @@ from typing import Any
 from google.api_core import exceptions as api_exceptions
 from google.cloud.workflows.executions_v1 import Execution
 
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 
 State = Execution.State
 TERMINAL = {State.SUCCEEDED, State.FAILED, State.CANCELLED}

@@ -12,8 +12,8 @@ from google.cloud.workflows.executions_v1 import Execution
 from framerun.batch import BatchLineResult, BatchReport, render_batch
 from framerun.cloudrun import MAX_REQUEST_BYTES
 from framerun.target import CloudRunTarget
-from framerun_service.errors import BatchInvalidError, WorkflowsUnavailableError
-from framerun_service.storage import Storage
+from framerun_service.core.errors import BatchInvalidError, WorkflowsUnavailableError
+from framerun_service.core.storage import Storage
 from tests.sdk.fakes import CountingStorage, FakeExecutions, State
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from framerun.cli import main
 from framerun.cli_cloudrun import CloudRunSeams
 from framerun.target import CloudRunTarget
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 from tests.sdk.fakes import FakeExecutions, State
 
 

@@ -16,7 +16,7 @@ from framerun.cloudrun import (
 )
 from framerun.executions import MAX_ARGUMENT_BYTES
 from framerun.target import CloudRunTarget
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     ArgumentTooLargeError,
     InvalidCompositionError,
     InvalidConfigError,
@@ -26,7 +26,7 @@ from framerun_service.errors import (
     TargetNotConfiguredError,
     VariablesInvalidError,
 )
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 from tests.sdk.fakes import CountingStorage, FakeExecutions
 
 

@@ -24,8 +24,8 @@ from google.cloud.workflows.executions_v1 import (
 from framerun.cloudrun import render_to_cloud_run
 from framerun.render_progress import get_render_progress
 from framerun.target import CloudRunTarget
-from framerun_service.errors import ExecutionNotFoundError
-from framerun_service.storage import Storage
+from framerun_service.core.errors import ExecutionNotFoundError
+from framerun_service.core.storage import Storage
 
 SERVICE = "google.cloud.workflows.executions.v1.Executions"
 

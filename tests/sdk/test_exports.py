@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import framerun
-import framerun_service.errors as errors
+import framerun_service.core.errors as errors
 
 
 def test_all_is_sorted() -> None:
@@ -60,7 +60,7 @@ def test_framerun_errors_exports_the_whole_error_tree() -> None:
     import inspect
 
     import framerun.errors
-    import framerun_service.errors as tree
+    import framerun_service.core.errors as tree
 
     defined = {
         name

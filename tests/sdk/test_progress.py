@@ -10,25 +10,22 @@ import pytest
 from google.cloud.workflows.executions_v1 import Execution
 
 from framerun.cloudrun import RenderHandle, render_to_cloud_run
+from framerun.executions import CANCELLED, FAILED, RUNNING, SUCCEEDED
 from framerun.render_progress import (
-    CANCELLED,
-    FAILED,
-    RUNNING,
-    SUCCEEDED,
     RenderProgress,
     get_render_progress,
     parse_error_payload,
     wait_for_render,
 )
 from framerun.target import CloudRunTarget
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     ExecutionNotFoundError,
     InvalidInputError,
     RenderFailedError,
     RenderTimeoutError,
 )
-from framerun_service.protocol import PLAN_HASH_METADATA
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
+from framerun_service.core.wire import PLAN_HASH_METADATA
 from tests.sdk.fakes import FakeExecutions, State
 
 RENDER_ID = "r-0123456789abcdef0123"
@@ -272,7 +269,7 @@ def test_costs_in_progress_add_up(
 def test_wait_polls_through_transient_errors(
     fake: FakeExecutions, storage: Storage, gcs_bucket: str
 ) -> None:
-    from framerun_service.errors import WorkflowsUnavailableError
+    from framerun_service.core.errors import WorkflowsUnavailableError
 
     name = fake.add(_argument(gcs_bucket))
     failures = iter([True, True, False])

@@ -9,9 +9,9 @@ import pytest
 
 from framerun.sites import SITE_HASH_METADATA, SiteHandle, deploy_site, site_key
 from framerun.target import CloudRunTarget
-from framerun_service.errors import InvalidInputError, TargetNotConfiguredError
+from framerun_service.core.errors import InvalidInputError, TargetNotConfiguredError
+from framerun_service.core.storage import Storage
 from framerun_service.render.site import site_tree_hash
-from framerun_service.storage import Storage
 from tests.sdk.fakes import CountingStorage
 
 
@@ -44,7 +44,7 @@ def test_unchanged_tree_is_not_uploaded_again(
     def no_archive(*args: object, **kwargs: object) -> str:
         raise AssertionError("an unchanged site must not even be archived")
 
-    monkeypatch.setattr("framerun_service.archive.make_site_archive", no_archive)
+    monkeypatch.setattr("framerun_service.render.archive.make_site_archive", no_archive)
     again = deploy_site(project, bucket_name=target.bucket_name, storage=counting)
     assert again == SiteHandle(first.site_id, first.site_uri, uploaded=False)
     assert dict(counting.calls) == {"exists": 1}  # one stat, no upload

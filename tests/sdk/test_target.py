@@ -12,7 +12,7 @@ from google.api_core import exceptions as api_exceptions
 
 from framerun.executions import executions_client, translated, workflow_path
 from framerun.target import CloudRunTarget
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     ExecutionNotFoundError,
     TargetNotConfiguredError,
     WorkflowNotFoundError,

@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from framerun.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, deliver, sign, verify
-from framerun_service.errors import WebhookDeliveryError, WebhookSignatureError
+from framerun.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign, verify
+from framerun_service.core.errors import WebhookDeliveryError, WebhookSignatureError
+from framerun_service.delivery import deliver
 
 SECRET = b"whsec_test"
 BODY = b'{"renderId":"r-1","status":"succeeded"}'

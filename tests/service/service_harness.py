@@ -142,8 +142,8 @@ def service(fake_gcs: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 def upload_site(service: RunningService, project: Path, work: Path) -> str:
     """Archive ``project`` as the SDK would and store it in the service's bucket."""
-    from framerun_service.archive import make_site_archive
-    from framerun_service.storage import Storage
+    from framerun_service.core.storage import Storage
+    from framerun_service.render.archive import make_site_archive
 
     work.mkdir(parents=True, exist_ok=True)
     archive = work / "site.tar.gz"

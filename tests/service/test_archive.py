@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from framerun_service import archive as archive_module
-from framerun_service.archive import extract_site_archive, make_site_archive
-from framerun_service.errors import InvalidInputError, UnsafeArchiveError
+from framerun_service.core.errors import InvalidInputError, UnsafeArchiveError
+from framerun_service.render import archive as archive_module
+from framerun_service.render.archive import extract_site_archive, make_site_archive
 from framerun_service.render.site import site_tree_hash
 
 MiB = 1024 * 1024

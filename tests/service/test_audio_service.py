@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 from tests.compositions import write_composition
 from tests.engine.test_audio import FRAME, decode_audio, end_time, onset, tone, video_seconds
 from tests.engine.test_audio import write_wav as write_tone

@@ -40,7 +40,7 @@ from framerun_service.auth import (
     Identity,
     OidcVerifier,
 )
-from framerun_service.errors import AuthUnavailableError, ForbiddenError, UnauthenticatedError
+from framerun_service.core.errors import AuthUnavailableError, ForbiddenError, UnauthenticatedError
 
 AUDIENCE = "https://framerun-abc123-uc.a.run.app"
 ALLOWED = "workflows@proj.iam.gserviceaccount.com"

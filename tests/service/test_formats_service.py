@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import framerun
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 from tests.compositions import write_composition
 from tests.service.service_harness import RunningService, upload_site
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from framerun_service.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError
 from framerun_service.notify import check_webhook_url
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 from tests.compositions import write_composition
 from tests.service.service_harness import RunningService, upload_site
 

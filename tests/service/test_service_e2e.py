@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import framerun
-from framerun_service.archive import make_site_archive
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
+from framerun_service.render.archive import make_site_archive
 from tests.compositions import MOVERS, write_composition
 from tests.service.service_harness import (
     INVOKER,

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from framerun.local.issuer import LocalIssuer
-from framerun_service.archive import make_site_archive
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
+from framerun_service.render.archive import make_site_archive
 from tests.compositions import MOVERS, write_composition
 from tests.service.service_harness import RunningService, start_service, stop_service
 

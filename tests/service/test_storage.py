@@ -21,14 +21,14 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     FramerunError,
     InvalidRequestError,
     ObjectNotFoundError,
     StorageAccessDeniedError,
     StorageUnavailableError,
 )
-from framerun_service.storage import ObjectInfo, Storage, gs_uri, parse_gs_uri
+from framerun_service.core.storage import ObjectInfo, Storage, gs_uri, parse_gs_uri
 
 MiB = 1024 * 1024
 

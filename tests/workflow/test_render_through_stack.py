@@ -17,7 +17,7 @@ import pytest
 import framerun
 from framerun.local.issuer import LocalIssuer
 from framerun.target import CloudRunTarget
-from framerun_service.storage import Storage
+from framerun_service.core.storage import Storage
 from tests.compositions import MOVERS, write_composition
 from tests.service.service_harness import WEBHOOK_SECRET, start_service, stop_service
 from tests.videos import decode, min_psnr
@@ -204,7 +204,7 @@ def test_webhook_on_success_is_signed_and_a_tampered_body_fails_verification(
     import json
 
     from framerun import webhooks
-    from framerun_service.errors import WebhookSignatureError
+    from framerun_service.core.errors import WebhookSignatureError
 
     target, _ = stack
     url, received = receiver

@@ -19,7 +19,7 @@ from framerun.local.issuer import LocalIssuer
 from framerun.local.workflows import IssuerTokenProvider
 from framerun.local.workflows.executions import ExecutionRecord, ExecutionStore
 from framerun_service.auth import OidcVerifier
-from framerun_service.errors import FramerunError
+from framerun_service.core.errors import FramerunError
 from tests.workflow.wf_harness import FakeServer, Request, SleepRecorder
 
 RENDER_YAML = Path(__file__).resolve().parents[2] / "workflows" / "render.yaml"

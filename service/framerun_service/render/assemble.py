@@ -26,7 +26,7 @@ from pathlib import Path
 
 import av
 
-from framerun_service.errors import ChunkMismatchError, InvalidConfigError
+from framerun_service.core.errors import ChunkMismatchError, InvalidConfigError
 from framerun_service.render import pngseq
 
 # The audio codecs each container can hold and every common player plays.

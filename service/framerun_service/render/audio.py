@@ -28,7 +28,7 @@ from typing import Literal, cast
 import av
 import numpy as np
 
-from framerun_service.errors import MediaInvalidError
+from framerun_service.core.errors import MediaInvalidError
 from framerun_service.render.media import MediaClip, site_path
 
 AudioCodec = Literal["aac", "opus"]
@@ -199,11 +199,12 @@ def _decode(clip: MediaClip, path: Path, *, seek: bool = True) -> Iterator[np.nd
         # own mono → stereo upmix would lower it by 3 dB.
         resampler = av.AudioResampler("fltp", "mono" if mono else "stereo", SAMPLE_RATE)
         target = round(clip.media_start_s * SAMPLE_RATE)
-        sought = seek and clip.media_start_s > SEEK_PREROLL_S and stream.time_base is not None
+        time_base = stream.time_base
+        sought = seek and clip.media_start_s > SEEK_PREROLL_S and time_base is not None
         try:
-            if sought:
+            if sought and time_base is not None:
                 seconds = origin + clip.media_start_s - SEEK_PREROLL_S
-                container.seek(int(seconds / stream.time_base), stream=stream)
+                container.seek(int(seconds / time_base), stream=stream)
             position: int | None = None  # output samples since media time 0
             for frame in _frames(container, stream):
                 if position is None:

@@ -35,7 +35,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     AssetFetchFailedError,
     BrowserCrashedError,
     CompositionTimeoutError,
@@ -70,6 +70,7 @@ from framerun_service.render.netguard import (
     guarded_fetch,
     system_resolver,
 )
+from framerun_service.render.settings import EngineSettings, engine_settings
 from framerun_service.render.site import (
     RangeNotSatisfiableError,
     byte_range,
@@ -77,7 +78,6 @@ from framerun_service.render.site import (
     resolve_site_path,
 )
 from framerun_service.render.subcomp import rewrite_asset_paths
-from framerun_service.settings import EngineSettings, engine_settings
 
 __all__ = ["SITE_ORIGIN", "BrowserSession", "CompositionPage", "PageSpec", "browser_version"]
 RUNTIME_JS = Path(__file__).with_name("runtime.js")

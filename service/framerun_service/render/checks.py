@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from framerun_service.errors import BrowserGpuNotSoftwareError, FontFetchFailedError
+from framerun_service.core.errors import BrowserGpuNotSoftwareError, FontFetchFailedError
 from framerun_service.render.netguard import Refusal, display_url
 
 SOFTWARE_RENDERER = "SwiftShader"

@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TypeVar
 
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     CompositionNotFoundError,
     InvalidCompositionError,
     InvalidConfigError,

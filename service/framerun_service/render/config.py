@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from framerun_service.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError
 from framerun_service.render.composition import Overrides
 from framerun_service.render.encoding import (
     DEFAULT_CODEC,

@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 from av.video.frame import PictureType
-from av.video.reformatter import Interpolation, VideoReformatter
+from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
+from av.video.stream import VideoStream
 
 from framerun_service.render.encoding import EncoderSettings
 
@@ -46,7 +48,7 @@ class ChunkEncoder:
         # Assemble compares this tag across chunks: SPS/PPS alone do not show a
         # different CRF or preset, the plan hash does.
         self._container.metadata["comment"] = plan_tag
-        stream = self._container.add_stream(settings.codec, rate=fps)
+        stream = cast("VideoStream", self._container.add_stream(settings.codec, rate=fps))
         stream.width, stream.height, stream.pix_fmt = width, height, settings.pix_fmt
         if settings.codec_tag is not None:
             stream.codec_tag = settings.codec_tag
@@ -89,8 +91,8 @@ class ChunkEncoder:
         return self._reformatter.reformat(
             rgb,
             format=self.settings.pix_fmt,
-            dst_colorspace="ITU709",
-            dst_color_range="MPEG",
+            dst_colorspace=Colorspace.ITU709,
+            dst_color_range=ColorRange.MPEG,
             interpolation=_INTERP,
             threads=1,
         )

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from framerun_service.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError
 
 QUALITIES = ("draft", "standard", "high")
 DEFAULT_QUALITY = "standard"

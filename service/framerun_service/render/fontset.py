@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from framerun_service.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError
 from framerun_service.render.netguard import FONTS_ORIGIN
 
 MANIFEST = Path(__file__).with_name("fontset.json")

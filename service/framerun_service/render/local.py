@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framerun_service.errors import InvalidConfigError, OutputNotWritableError
+from framerun_service.core.errors import InvalidConfigError, OutputNotWritableError
 from framerun_service.render.browser import BrowserSession, browser_version
 from framerun_service.render.chunk import ChunkResult, render_chunk
 from framerun_service.render.composition import Composition

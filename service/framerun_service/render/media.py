@@ -40,7 +40,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
-from framerun_service.errors import MediaInvalidError
+from framerun_service.core.errors import MediaInvalidError
 from framerun_service.render.subcomp import asset_path
 from framerun_service.render.timing import ClipTiming, media_trim
 

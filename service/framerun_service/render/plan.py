@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from framerun_service.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError
+from framerun_service.core.version import ENGINE_VERSION
+from framerun_service.core.wire import MAX_CHUNKS
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import PNG_SEQUENCE, EncoderSettings
 from framerun_service.render.media import MediaClip
-from framerun_service.version import ENGINE_VERSION
 
 DEFAULT_CHUNK_SIZE = 240
 DEFAULT_MAX_PARALLEL_CHUNKS = 16
@@ -27,7 +28,6 @@ WORKFLOWS_MAX_CONCURRENT_BRANCHES = 20  # Cloud Workflows' cap per parallel step
 DEFAULT_TARGET_CHUNK_FRAMES = 3000
 _HASH_PREFIX = b"framerun-plan-v1\0"
 # Chunk objects are numbered with five digits, and each chunk is one workflow branch.
-MAX_CHUNKS = 10_000
 
 
 @dataclass(frozen=True)

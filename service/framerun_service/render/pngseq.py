@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from framerun_service.errors import ChunkMismatchError, OutputNotWritableError
+from framerun_service.core.errors import ChunkMismatchError, OutputNotWritableError
 
 FRAME_NAME = "frame_{:06d}.png"
 TAG_KEY = "comment"  # the pax global header that holds the plan tag

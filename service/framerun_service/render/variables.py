@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from framerun_service.errors import InvalidCompositionError, VariablesInvalidError
+from framerun_service.core.errors import InvalidCompositionError, VariablesInvalidError
 
 SUPPORTED_TYPES = ("string", "number", "color", "boolean", "enum", "font", "image")
 MAX_VARIABLES_BYTES = 512 * 1024

@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 from typing import IO, cast
 
-from framerun_service.errors import InvalidInputError, UnsafeArchiveError
+from framerun_service.core.errors import InvalidInputError, UnsafeArchiveError
 from framerun_service.render.site import iter_site_files, site_tree_hash
 
 GiB = 1024**3

@@ -38,7 +38,7 @@ from google.cloud import storage as gcs
 from google.cloud.storage import exceptions as media_exceptions
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from framerun_service.errors import (
+from framerun_service.core.errors import (
     FramerunError,
     InvalidRequestError,
     ObjectNotFoundError,

@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from framerun_service.errors import InvalidRequestError
-from framerun_service.render.plan import MAX_CHUNKS
+from framerun_service.core.errors import InvalidRequestError
+
+# The most chunks one render may have (a plan refuses more; a request naming one beyond is
+# malformed).
+MAX_CHUNKS = 10_000
 
 ACTION_PLAN = "plan"
 ACTION_RENDER_CHUNK = "renderChunk"

@@ -1,0 +1,43 @@
+"""Engine settings, read once from the environment (``FRAMERUN_*``).
+
+The engine's own: the service's settings (``framerun_service.settings``) sit a layer up.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from functools import cache
+
+DEFAULT_CHROME = "/usr/lib/chromium/chromium-headless-shell"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    chrome_path: str = DEFAULT_CHROME
+    load_timeout_s: float = 30.0  # page load + fonts/images before the first frame
+    seek_timeout_s: float = 10.0  # one seek settling
+    jpeg_quality: int = 92
+    # Appended to the engine's Chrome flags (diagnostics, tests); shell-quoted.
+    extra_chrome_args: tuple[str, ...] = ()
+    fetch_timeout_s: float = 20.0  # one https: request the page makes (per redirect hop)
+    max_fetch_bytes: int = 256 * 1024 * 1024  # one https: response the page loads
+
+    @classmethod
+    def from_env(cls) -> EngineSettings:
+        env = os.environ
+        return cls(
+            chrome_path=env.get("FRAMERUN_CHROME", DEFAULT_CHROME),
+            load_timeout_s=float(env.get("FRAMERUN_LOAD_TIMEOUT_S", cls.load_timeout_s)),
+            seek_timeout_s=float(env.get("FRAMERUN_SEEK_TIMEOUT_S", cls.seek_timeout_s)),
+            jpeg_quality=int(env.get("FRAMERUN_JPEG_QUALITY", cls.jpeg_quality)),
+            extra_chrome_args=tuple(shlex.split(env.get("FRAMERUN_CHROME_ARGS", ""))),
+            fetch_timeout_s=float(env.get("FRAMERUN_FETCH_TIMEOUT_S", cls.fetch_timeout_s)),
+            max_fetch_bytes=int(env.get("FRAMERUN_MAX_FETCH_BYTES", cls.max_fetch_bytes)),
+        )
+
+
+@cache
+def engine_settings() -> EngineSettings:
+    return EngineSettings.from_env()
