@@ -13,14 +13,18 @@ from framerun.cloudrun import render_to_cloud_run as render_to_cloud_run
 from framerun.cloudrun import resume_render as resume_render
 from framerun.costs import Costs as Costs
 from framerun.costs import estimate_costs as estimate_costs
+from framerun.errors import ArgumentTooLargeError as ArgumentTooLargeError
 from framerun.errors import AssetFetchFailedError as AssetFetchFailedError
+from framerun.errors import BatchInvalidError as BatchInvalidError
 from framerun.errors import BrowserCrashedError as BrowserCrashedError
 from framerun.errors import BrowserGpuNotSoftwareError as BrowserGpuNotSoftwareError
 from framerun.errors import ChunkMismatchError as ChunkMismatchError
 from framerun.errors import CompositionNotFoundError as CompositionNotFoundError
 from framerun.errors import CompositionTimeoutError as CompositionTimeoutError
+from framerun.errors import ExecutionNotFoundError as ExecutionNotFoundError
 from framerun.errors import FontFetchFailedError as FontFetchFailedError
 from framerun.errors import FramerunError as FramerunError
+from framerun.errors import InternalError as InternalError
 from framerun.errors import InvalidCompositionError as InvalidCompositionError
 from framerun.errors import InvalidConfigError as InvalidConfigError
 from framerun.errors import InvalidInputError as InvalidInputError
@@ -28,7 +32,15 @@ from framerun.errors import MediaInvalidError as MediaInvalidError
 from framerun.errors import OutputNotWritableError as OutputNotWritableError
 from framerun.errors import PageScriptError as PageScriptError
 from framerun.errors import PlanHashMismatchError as PlanHashMismatchError
+from framerun.errors import RenderFailedError as RenderFailedError
+from framerun.errors import RenderTimeoutError as RenderTimeoutError
+from framerun.errors import TargetNotConfiguredError as TargetNotConfiguredError
 from framerun.errors import VariablesInvalidError as VariablesInvalidError
+from framerun.errors import WebhookDeliveryError as WebhookDeliveryError
+from framerun.errors import WebhookSignatureError as WebhookSignatureError
+from framerun.errors import WorkflowNotFoundError as WorkflowNotFoundError
+from framerun.errors import WorkflowsAccessDeniedError as WorkflowsAccessDeniedError
+from framerun.errors import WorkflowsUnavailableError as WorkflowsUnavailableError
 from framerun.executions import ExecutionsApi as ExecutionsApi
 from framerun.executions import executions_client as executions_client
 from framerun.render import render as render
@@ -39,17 +51,6 @@ from framerun.render_progress import wait_for_render as wait_for_render
 from framerun.sites import SiteHandle as SiteHandle
 from framerun.sites import deploy_site as deploy_site
 from framerun.target import CloudRunTarget as CloudRunTarget
-from framerun_service.core.errors import ArgumentTooLargeError as ArgumentTooLargeError
-from framerun_service.core.errors import BatchInvalidError as BatchInvalidError
-from framerun_service.core.errors import ExecutionNotFoundError as ExecutionNotFoundError
-from framerun_service.core.errors import RenderFailedError as RenderFailedError
-from framerun_service.core.errors import RenderTimeoutError as RenderTimeoutError
-from framerun_service.core.errors import TargetNotConfiguredError as TargetNotConfiguredError
-from framerun_service.core.errors import WebhookDeliveryError as WebhookDeliveryError
-from framerun_service.core.errors import WebhookSignatureError as WebhookSignatureError
-from framerun_service.core.errors import WorkflowNotFoundError as WorkflowNotFoundError
-from framerun_service.core.errors import WorkflowsAccessDeniedError as WorkflowsAccessDeniedError
-from framerun_service.core.errors import WorkflowsUnavailableError as WorkflowsUnavailableError
 
 __version__ = "0.1.0"
 
@@ -70,6 +71,7 @@ __all__ = [
     "ExecutionsApi",
     "FontFetchFailedError",
     "FramerunError",
+    "InternalError",
     "InvalidCompositionError",
     "InvalidConfigError",
     "InvalidInputError",

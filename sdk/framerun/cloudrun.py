@@ -47,14 +47,16 @@ from framerun.sites import (
     site_uri,
 )
 from framerun.target import CloudRunTarget
+from framerun_service.core import wire
 from framerun_service.core.errors import (
     ArgumentTooLargeError,
     FramerunError,
+    InternalError,
     InvalidConfigError,
     InvalidInputError,
     OutputNotWritableError,
 )
-from framerun_service.core.wire import render_prefix
+from framerun_service.core.wire import ExecutionArgument, PlanRequest
 
 if TYPE_CHECKING:
     from framerun_service.core.storage import Storage
@@ -64,9 +66,8 @@ if TYPE_CHECKING:
 MAX_REQUEST_BYTES = 512 * 1024
 RENDER_ID_PREFIX = "r-"
 DEFAULT_OUTPUT_STEM = "output"
-REQUEST_OBJECT = "request.json"
 # Keys the SDK itself owns: an output there could clash with a content-addressed site.
-_RESERVED_PREFIXES = ("sites/",)
+_RESERVED_PREFIXES = (wire.SITES_PREFIX,)
 
 
 # ---- wire models --------------------------------------------------------------------
@@ -209,11 +210,13 @@ def prepare_render(
         if output_key is not None
         else default_output_key(render_id, str(config.get("format", "mp4")))
     )
-    request: dict[str, Any] = {
-        "siteUri": site_uri(bucket, site_id),
-        "outputUri": f"gs://{bucket}/{key}",
-        "config": dict(config),
-    }
+    plan_request = PlanRequest(
+        render_id=render_id,
+        site_uri=site_uri(bucket, site_id),
+        output_uri=f"gs://{bucket}/{key}",
+        config=dict(config),
+    )
+    request = plan_request.stored_json()
     size = len(canonical_json(request))
     if size > MAX_REQUEST_BYTES:
         raise ArgumentTooLargeError(
@@ -221,8 +224,8 @@ def prepare_render(
             "limit; move large data (images, long lists) into the project folder and pass "
             "file names as variables"
         )
-    request_uri = f"{render_prefix(bucket, render_id)}/{REQUEST_OBJECT}"
-    argument = json.dumps({"renderId": render_id, "requestUri": request_uri})
+    request_uri = wire.request_uri(bucket, render_id)
+    argument = ExecutionArgument(render_id, request_uri).to_json()
     if len(argument.encode()) > MAX_ARGUMENT_BYTES:
         raise ArgumentTooLargeError(
             f"the execution argument is {len(argument.encode()):,} bytes, over the Executions "
@@ -231,7 +234,7 @@ def prepare_render(
     return PreparedRender(
         render_id=render_id,
         bucket_name=bucket,
-        output_uri=request["outputUri"],
+        output_uri=plan_request.output_uri,
         request_uri=request_uri,
         request=request,
         argument=argument,
@@ -248,7 +251,7 @@ def start_prepared(
             "choose another output key (or delete the object)"
         )
     if not storage.write_json_if_absent(prepared.request_uri, prepared.request):
-        raise FramerunError(
+        raise InternalError(
             f"{prepared.request_uri} already exists (a render id collision); start the render again"
         )
     with translated("start an execution of", target.workflow_path):
@@ -364,14 +367,13 @@ def resume_render(
                 "resumed (wait for it, or cancel it first)"
             )
         render_id, bucket = render_refs(previous)
-        request_uri = json.loads(previous.argument)["requestUri"]
+        request_uri = ExecutionArgument.from_json(previous.argument).request_uri
         if not store.exists(request_uri):
             raise InvalidInputError(
                 f"{request_uri} is gone (cleaned up?), so render {render_id} cannot be "
                 "resumed; start a new render"
             )
-        request = store.read_json(request_uri)
-        output_uri = request.get("outputUri") if isinstance(request, dict) else None
+        output_uri = _stored_output_uri(store, request_uri, render_id, bucket)
         parent = name.rsplit("/executions/", 1)[0]
         with translated("start an execution of", parent):
             execution = api.create_execution(
@@ -434,3 +436,14 @@ def canonical_json(obj: Any) -> bytes:
             f"the render request is not plain JSON ({exc}); pass only strings, numbers, "
             "booleans, null, lists and objects (no NaN or Infinity)"
         ) from None
+
+
+def _stored_output_uri(store: Storage, uri: str, render_id: str, bucket: str) -> str | None:
+    """The output the stored request names, or None when the object is not a request."""
+    stored = store.read_json(uri)
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return PlanRequest.from_json({**stored, "renderId": render_id}, bucket=bucket).output_uri
+    except FramerunError:
+        return None

@@ -14,7 +14,6 @@ an in-memory fake through it. ``google-cloud-workflows`` and ``grpcio`` (the
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,12 +22,14 @@ from framerun.target import ENV_EXECUTIONS_ENDPOINT, CloudRunTarget
 from framerun_service.core.errors import (
     ExecutionNotFoundError,
     FramerunError,
+    InternalError,
     InvalidInputError,
     InvalidRequestError,
     WorkflowNotFoundError,
     WorkflowsAccessDeniedError,
     WorkflowsUnavailableError,
 )
+from framerun_service.core.wire import ExecutionArgument
 
 if TYPE_CHECKING:
     from google.cloud.workflows.executions_v1 import Execution
@@ -185,7 +186,7 @@ def _translate(exc: Exception, action: str, name: str) -> FramerunError | None:
             "try again later"
         )
     if isinstance(exc, api.GoogleAPICallError):
-        return FramerunError(f"the Executions API could not {action} {name}: {exc}")
+        return InternalError(f"the Executions API could not {action} {name}: {exc}")
     return None
 
 
@@ -218,12 +219,11 @@ def render_refs(execution: Execution) -> tuple[str, str]:
     from framerun_service.core.storage import parse_gs_uri
 
     try:
-        argument = json.loads(execution.argument or "{}")
-        render_id = argument["renderId"]
-        bucket, _ = parse_gs_uri(argument["requestUri"])
-    except (json.JSONDecodeError, KeyError, TypeError, FramerunError):
+        argument = ExecutionArgument.from_json(execution.argument)
+        bucket, _ = parse_gs_uri(argument.request_uri)
+    except FramerunError:
         raise InvalidInputError(
             f"execution {execution.name} is not a framerun render (its argument is not "
             "{renderId, requestUri}); pass an execution started by framerun"
         ) from None
-    return str(render_id), bucket
+    return argument.render_id, bucket

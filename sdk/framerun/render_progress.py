@@ -6,12 +6,11 @@ Split from ``cloudrun.py`` (which starts renders); see ``RenderProgress`` for th
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from framerun.costs import Costs, estimate_costs, estimate_workflow_steps
 from framerun.executions import (
@@ -35,7 +34,16 @@ from framerun_service.core.errors import (
     RenderFailedError,
     RenderTimeoutError,
 )
-from framerun_service.core.wire import plan_uri, render_prefix, result_uri
+from framerun_service.core.wire import (
+    CHUNK_RECORD_KEY,
+    ChunkRecord,
+    PlanEnvelope,
+    ResultRecord,
+    WorkflowResult,
+    chunk_records_prefix,
+    plan_uri,
+    result_uri,
+)
 
 if TYPE_CHECKING:
     from google.cloud.workflows.executions_v1 import Execution
@@ -56,7 +64,7 @@ DEFAULT_MEMORY_GIB = 8.0
 # A long wait should not die of one 503; this many failed polls in a row should.
 MAX_CONSECUTIVE_POLL_FAILURES = 5
 
-_CHUNK_RECORD = re.compile(r"/chunks/(\d{5})\.json$")
+RecordT = TypeVar("RecordT")
 
 
 @dataclass(frozen=True)
@@ -220,17 +228,16 @@ class ProgressReader:
         render_id, bucket = render_refs(execution)
         status = execution_status(execution)
         # Result first: once it exists every chunk is final, whatever a listing shows.
-        result = self._record(result_uri(bucket, render_id))
-        envelope = self._record(plan_uri(bucket, render_id))
+        result = self._record(result_uri(bucket, render_id), ResultRecord.from_json)
+        envelope = self._record(plan_uri(bucket, render_id), PlanEnvelope.from_json)
         planned = envelope is not None
-        envelope = envelope if isinstance(envelope, Mapping) else {}
-        plan: Mapping[str, Any] = envelope.get("plan") or {}
-        total_frames = int(plan.get("frameEnd", 0)) - int(plan.get("frameStart", 0))
-        chunks_total = len(plan.get("chunks", []))
+        total_frames = envelope.total_frames if envelope else 0
+        chunks_total = envelope.chunk_count if envelope else 0
         records = self._chunk_records(bucket, render_id) if planned else []
         final = _execution_result(execution) if status == SUCCEEDED else None
-        assembled = result is not None or final is not None
-        frames = min(sum(int(r.get("frames", 0)) for r in records), total_frames)
+        # A succeeded execution means the output exists, whatever records are missing.
+        assembled = result is not None or status == SUCCEEDED
+        frames = min(sum(r.frames for r in records), total_frames)
         chunks_done = min(len(records), chunks_total)
         if assembled:
             # The assemble step verified every chunk; a record may still be missing.
@@ -240,11 +247,11 @@ class ProgressReader:
         else:
             fraction = frames / total_frames if total_frames > 0 else 0.0
             overall = PLAN_WEIGHT * planned + FRAMES_WEIGHT * fraction
-        done = result if isinstance(result, Mapping) else final or {}
+        output_uri, output_bytes, assemble_s = _assembled(result, final, envelope)
         costs = estimate_costs(
-            [float(r.get("seconds", 0.0)) for r in records],
-            float(envelope.get("seconds", 0.0)) if planned else None,
-            float(done.get("seconds", 0.0)) if assembled else None,
+            [r.seconds for r in records],
+            envelope.seconds if envelope else None,
+            assemble_s if assembled else None,
             vcpu=self._vcpu,
             memory_gib=self._memory_gib,
             workflow_steps=estimate_workflow_steps(
@@ -261,32 +268,31 @@ class ProgressReader:
             chunks_total=chunks_total,
             frames_rendered=frames,
             total_frames=total_frames,
-            output_file=(done.get("outputUri") or envelope.get("outputUri")) if assembled else None,
-            output_bytes=done.get("bytes") if assembled else None,
+            output_file=output_uri if assembled else None,
+            output_bytes=output_bytes if assembled else None,
             errors=execution_errors(execution, status),
             costs=costs,
             started_at=execution.start_time,
             ended_at=execution.end_time,
         )
 
-    def _record(self, uri: str) -> Any:
-        """A write-once JSON object, or None while it does not exist yet."""
+    def _record(self, uri: str, parse: Callable[[Any], RecordT]) -> RecordT | None:
+        """A write-once record, or None while it does not exist yet (kept once read)."""
         if uri in self._records:
-            return self._records[uri]
+            return cast(RecordT, self._records[uri])
         try:
-            value = self._storage.read_json(uri)
+            value = parse(self._storage.read_json(uri))
         except ObjectNotFoundError:
             return None
         self._records[uri] = value
         return value
 
-    def _chunk_records(self, bucket: str, render_id: str) -> list[Mapping[str, Any]]:
-        prefix = f"{render_prefix(bucket, render_id)}/chunks/"
+    def _chunk_records(self, bucket: str, render_id: str) -> list[ChunkRecord]:
         records = []
-        for key in self._storage.list_keys(prefix):
-            if _CHUNK_RECORD.search("/" + key):
-                record = self._record(f"gs://{bucket}/{key}")
-                if isinstance(record, Mapping):
+        for key in self._storage.list_keys(chunk_records_prefix(bucket, render_id)):
+            if CHUNK_RECORD_KEY.search("/" + key):
+                record = self._record(f"gs://{bucket}/{key}", ChunkRecord.from_json)
+                if record is not None:
                     records.append(record)
         return records
 
@@ -388,13 +394,12 @@ def render_failed_error(progress: RenderProgress) -> RenderFailedError:
     )
 
 
-def _execution_result(execution: Execution) -> dict[str, Any]:
-    """The workflow's return value ``{outputUri, bytes, planHash, chunkCount}``."""
+def _execution_result(execution: Execution) -> WorkflowResult | None:
+    """The workflow's return value, or None if the execution carries none we can read."""
     try:
-        value = json.loads(execution.result or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        return WorkflowResult.from_json(execution.result)
+    except FramerunError:
+        return None
 
 
 def execution_errors(execution: Execution, status: str) -> tuple[RenderErrorInfo, ...]:
@@ -421,3 +426,14 @@ def _iso(value: datetime | None) -> str | None:
 
 def _from_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _assembled(
+    result: ResultRecord | None, final: WorkflowResult | None, envelope: PlanEnvelope | None
+) -> tuple[str | None, int | None, float]:
+    """(output URI, bytes, assemble seconds): from result.json, else the workflow's result."""
+    if result is not None:
+        return result.output_uri, result.bytes, result.seconds
+    if final is not None:
+        return final.output_uri, final.bytes, 0.0
+    return (envelope.output_uri if envelope else None), None, 0.0

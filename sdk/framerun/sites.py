@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,31 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from framerun.target import CloudRunTarget
 from framerun_service.core.errors import InvalidInputError, ObjectNotFoundError
+from framerun_service.core.wire import SITE_ARCHIVE_NAME as SITE_ARCHIVE_NAME
+from framerun_service.core.wire import check_site_id as check_site_id
+from framerun_service.core.wire import site_key as site_key
+from framerun_service.core.wire import site_uri as site_uri
 
 if TYPE_CHECKING:
     from framerun_service.core.storage import Storage
 
-SITE_ARCHIVE_NAME = "site.tar.gz"
 SITE_HASH_METADATA = "framerun-site-hash"
-_SITE_ID = re.compile(r"^[0-9a-f]{64}$")
-
-
-def site_key(site_id: str) -> str:
-    """``sites/<site_id>/site.tar.gz``: where a site's archive lives in the bucket."""
-    return f"sites/{check_site_id(site_id)}/{SITE_ARCHIVE_NAME}"
-
-
-def site_uri(bucket_name: str, site_id: str) -> str:
-    return f"gs://{bucket_name}/{site_key(site_id)}"
-
-
-def check_site_id(site_id: str) -> str:
-    if not isinstance(site_id, str) or not _SITE_ID.match(site_id):
-        raise InvalidInputError(
-            f"site id {site_id!r} is not a site id (64 lowercase hex digits); use the id "
-            "`framerun cloudrun sites create` printed"
-        )
-    return site_id
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,15 @@ from framerun_service.core.errors import ChunkMismatchError, PlanHashMismatchErr
 from framerun_service.core.storage import Storage
 from framerun_service.core.wire import (
     PLAN_HASH_METADATA,
+    AssembleReply,
     AssembleRequest,
+    ChunkRecord,
+    ChunkReply,
+    PlanEnvelope,
+    PlanReply,
     PlanRequest,
     RenderChunkRequest,
+    ResultRecord,
     chunk_record_uri,
     chunk_uri,
     plan_uri,
@@ -158,36 +164,33 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
     probe_composition(
         engine.session(), page_spec(the_plan, site), last_frame=the_plan.frame_end - 1
     )
-    envelope = {
-        "renderId": req.render_id,
-        "siteUri": req.site_uri,
-        "outputUri": req.output_uri,
-        "plan": the_plan.to_json(),
-        "seconds": round(time.perf_counter() - started, 3),  # for cost accounting
-    }
+    envelope = PlanEnvelope(
+        render_id=req.render_id,
+        site_uri=req.site_uri,
+        output_uri=req.output_uri,
+        plan=the_plan.to_json(),
+        seconds=round(time.perf_counter() - started, 3),
+    )
     uri = plan_uri(bucket, req.render_id)
     created = storage.upload_bytes_if_absent(
-        json.dumps(envelope, sort_keys=True).encode(),
+        json.dumps(envelope.to_json(), sort_keys=True).encode(),
         uri,
         content_type=JSON,
         metadata={PLAN_HASH_METADATA: the_plan.plan_hash},
     )
-    if not created:
-        existing = storage.read_json(uri)
-        if existing.get("plan", {}).get("planHash") != the_plan.plan_hash:
-            raise PlanHashMismatchError(
-                f"render {req.render_id} was already planned with different inputs; "
-                "use a new renderId"
-            )
-    return {
-        "planUri": uri,
-        "planHash": the_plan.plan_hash,
-        "totalFrames": the_plan.total_frames,
-        "chunkCount": len(the_plan.chunks),
-        "outputUri": req.output_uri,
-        "maxParallelChunks": the_plan.max_parallel_chunks,
-        "warnings": warnings,
-    }
+    if not created and _read_envelope(storage, uri).plan_hash != the_plan.plan_hash:
+        raise PlanHashMismatchError(
+            f"render {req.render_id} was already planned with different inputs; use a new renderId"
+        )
+    return PlanReply(
+        plan_uri=uri,
+        plan_hash=the_plan.plan_hash,
+        total_frames=the_plan.total_frames,
+        chunk_count=len(the_plan.chunks),
+        output_uri=req.output_uri,
+        max_parallel_chunks=the_plan.max_parallel_chunks,
+        warnings=warnings,
+    ).to_json()
 
 
 def _check_output_name(output_uri: str, container: str) -> None:
@@ -204,16 +207,27 @@ def _check_output_name(output_uri: str, container: str) -> None:
         )
 
 
-def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, dict[str, Any]]:
+def _read_envelope(storage: Storage, uri: str) -> PlanEnvelope:
+    from framerun_service.core.errors import InvalidRequestError
+
+    try:
+        return PlanEnvelope.from_json(storage.read_json(uri))
+    except InvalidRequestError:
+        raise InvalidRequestError(
+            f"{uri} is not a plan; pass the planUri the plan Action answered"
+        ) from None
+
+
+def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, PlanEnvelope]:
     """Read plan.json and refuse it unless its content, the request and this build agree."""
     from framerun_service.core.version import ENGINE_VERSION
     from framerun_service.render.browser import browser_version
     from framerun_service.render.fontset import fontset_version
     from framerun_service.render.plan import Plan
 
-    envelope = storage.read_json(uri)
+    envelope = _read_envelope(storage, uri)
     try:
-        the_plan = Plan.from_json(envelope["plan"])
+        the_plan = Plan.from_json(envelope.plan)
     except (KeyError, TypeError, ValueError):
         from framerun_service.core.errors import InvalidRequestError
 
@@ -257,19 +271,13 @@ def render_chunk(
     uri = chunk_uri(bucket, req.render_id, spec.index, the_plan.encoder.extension)
     if _has_plan_hash(storage, uri, req.plan_hash):
         # A first attempt may have died between the upload and its record: repair it.
-        record = {
-            "chunkIndex": spec.index,
-            "frames": spec.frames,
-            "seconds": 0.0,
-            "start": spec.start,
-            "end": spec.end,
-        }
+        record = ChunkRecord(spec.index, spec.frames, 0.0, spec.start, spec.end)
         _write_record(
             storage, chunk_record_uri(bucket, req.render_id, spec.index), record, req.plan_hash
         )
-        return {**record, "cached": True}
+        return ChunkReply(record, cached=True).to_json()
     started = time.perf_counter()
-    site = engine.site(storage, envelope["siteUri"], the_plan.site_hash)
+    site = engine.site(storage, envelope.site_uri, the_plan.site_hash)
     with tempfile.TemporaryDirectory(dir=_work(engine)) as tmp:
         out = Path(tmp) / f"chunk.{the_plan.encoder.extension}"
         result = render(engine.session(), the_plan, spec, site, out)
@@ -282,17 +290,11 @@ def render_chunk(
         )
     if not created and not _has_plan_hash(storage, uri, req.plan_hash):
         raise ChunkMismatchError(f"{uri} exists from another plan; use a new renderId")
-    record = {
-        "chunkIndex": spec.index,
-        "frames": result.frames,
-        "seconds": round(seconds, 3),
-        "start": spec.start,
-        "end": spec.end,
-    }
+    record = ChunkRecord(spec.index, result.frames, round(seconds, 3), spec.start, spec.end)
     _write_record(
         storage, chunk_record_uri(bucket, req.render_id, spec.index), record, req.plan_hash
     )
-    return {**record, "cached": not created}
+    return ChunkReply(record, cached=not created).to_json()
 
 
 # ---- assemble -------------------------------------------------------------------------
@@ -315,16 +317,10 @@ def assemble(
         _write_record(
             storage,
             result_uri(bucket, req.render_id),
-            {
-                "outputUri": req.output_uri,
-                "bytes": existing.size,
-                "frames": the_plan.total_frames,
-                "seconds": 0.0,
-                "planHash": req.plan_hash,
-            },
+            ResultRecord(req.output_uri, existing.size, the_plan.total_frames, 0.0, req.plan_hash),
             req.plan_hash,
         )
-        return {"outputUri": req.output_uri, "bytes": existing.size, "seconds": 0.0, "cached": True}
+        return AssembleReply(req.output_uri, existing.size, 0.0, cached=True).to_json()
     if existing is not None:
         raise ChunkMismatchError(
             f"{req.output_uri} already exists and is not this render's output; "
@@ -343,7 +339,7 @@ def assemble(
                 paths.append(path)
             # The audio sources are site files: the site is fetched only when there is sound.
             site = (
-                engine.site(storage, envelope["siteUri"], the_plan.site_hash)
+                engine.site(storage, envelope.site_uri, the_plan.site_hash)
                 if the_plan.audio
                 else Path(tmp)
             )
@@ -359,20 +355,11 @@ def assemble(
             metadata={PLAN_HASH_METADATA: req.plan_hash},
         )
     seconds = time.perf_counter() - started
-    record = {
-        "outputUri": req.output_uri,
-        "bytes": result.bytes,
-        "frames": result.frames,
-        "seconds": round(seconds, 3),
-        "planHash": req.plan_hash,
-    }
+    record = ResultRecord(
+        req.output_uri, result.bytes, result.frames, round(seconds, 3), req.plan_hash
+    )
     _write_record(storage, result_uri(bucket, req.render_id), record, req.plan_hash)
-    return {
-        "outputUri": req.output_uri,
-        "bytes": result.bytes,
-        "seconds": round(seconds, 3),
-        "cached": False,
-    }
+    return AssembleReply(req.output_uri, result.bytes, round(seconds, 3), cached=False).to_json()
 
 
 def _chunk_object(
@@ -412,10 +399,12 @@ def _concat_png_tars(
     return AssembleResult(out, frames, out.stat().st_size, float(frames / the_plan.fps))
 
 
-def _write_record(storage: Storage, uri: str, record: dict[str, Any], plan_hash: str) -> None:
+def _write_record(
+    storage: Storage, uri: str, record: ChunkRecord | ResultRecord, plan_hash: str
+) -> None:
     """Create a small JSON record once; an existing one is left as it is."""
     storage.upload_bytes_if_absent(
-        json.dumps(record).encode(),
+        json.dumps(record.to_json()).encode(),
         uri,
         content_type=JSON,
         metadata={PLAN_HASH_METADATA: plan_hash},

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from framerun_service import actions, logs, notify
 from framerun_service.auth import OidcVerifier
-from framerun_service.core.errors import FramerunError, InvalidRequestError
+from framerun_service.core.errors import FramerunError, InternalError, InvalidRequestError
 from framerun_service.core.storage import Storage
 from framerun_service.core.wire import (
     ACTION_ASSEMBLE,
@@ -112,15 +112,9 @@ def create_app(
         except Exception:
             logging.getLogger("framerun.request").exception("unhandled error")
             status = 500
-            payload = {
-                "error": {
-                    "code": "INTERNAL",
-                    "message": "internal error; see the service logs",
-                    "retryable": True,
-                }
-            }
-            level = logging.ERROR
-            fields.update(code="INTERNAL")
+            internal = InternalError("internal error; see the service logs")
+            payload, level = internal.to_json(), logging.ERROR
+            fields.update(code=internal.code)
         fields.update(status=status, seconds=round(time.perf_counter() - started, 3))
         logs.log_request(level, f"{fields.get('action')} {status}", **fields)
         return jsonify(payload), status

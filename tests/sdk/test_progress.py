@@ -25,7 +25,19 @@ from framerun_service.core.errors import (
     RenderTimeoutError,
 )
 from framerun_service.core.storage import Storage
-from framerun_service.core.wire import PLAN_HASH_METADATA
+from framerun_service.core.wire import (
+    PLAN_HASH_METADATA,
+    ChunkRecord,
+    ExecutionArgument,
+    PlanEnvelope,
+    ResultRecord,
+    chunk_record_uri,
+    chunk_uri,
+    plan_uri,
+    render_prefix,
+    request_uri,
+    result_uri,
+)
 from tests.sdk.fakes import FakeExecutions, State
 
 RENDER_ID = "r-0123456789abcdef0123"
@@ -34,50 +46,45 @@ CHUNKS = [[0, 30], [30, 60], [60, 90]]
 
 
 class RenderObjects:
-    """Writes a render's objects as the service does, in the order it does."""
+    """Writes a render's objects as the service does (its wire records), in its order."""
 
     def __init__(self, storage: Storage, bucket: str) -> None:
         self.storage = storage
-        self.prefix = f"gs://{bucket}/renders/{RENDER_ID}"
-        self.output_uri = f"{self.prefix}/output.mp4"
+        self.bucket = bucket
+        self.output_uri = f"{render_prefix(bucket, RENDER_ID)}/output.mp4"
 
-    def _write(self, key: str, obj: Any) -> None:
+    def _write(self, uri: str, record: PlanEnvelope | ChunkRecord | ResultRecord) -> None:
         self.storage.write_json_if_absent(
-            f"{self.prefix}/{key}", obj, metadata={PLAN_HASH_METADATA: PLAN_HASH}
+            uri, record.to_json(), metadata={PLAN_HASH_METADATA: PLAN_HASH}
         )
 
     def plan(self) -> None:
         plan = {"frameStart": 0, "frameEnd": 90, "chunks": CHUNKS, "planHash": PLAN_HASH}
-        self._write(
-            "plan.json", {"renderId": RENDER_ID, "outputUri": self.output_uri, "plan": plan}
-        )
+        site = f"gs://{self.bucket}/sites/{'0' * 64}/site.tar.gz"
+        envelope = PlanEnvelope(RENDER_ID, site, self.output_uri, plan, seconds=0.0)
+        self._write(plan_uri(self.bucket, RENDER_ID), envelope)
 
     def chunk(self, index: int) -> None:
         start, end = CHUNKS[index]
-        self.storage.upload_bytes_if_absent(b"mp4", f"{self.prefix}/chunks/{index:05d}.mp4")
-        record = {
-            "chunkIndex": index,
-            "frames": end - start,
-            "seconds": 2.5,
-            "start": start,
-            "end": end,
-        }
-        self._write(f"chunks/{index:05d}.json", record)
+        self.storage.upload_bytes_if_absent(b"mp4", chunk_uri(self.bucket, RENDER_ID, index))
+        record = ChunkRecord(index, end - start, 2.5, start, end)
+        self._write(chunk_record_uri(self.bucket, RENDER_ID, index), record)
 
     def output(self) -> None:
         self.storage.upload_bytes_if_absent(b"x" * 1234, self.output_uri)
 
     def result(self) -> None:
-        self._write(
-            "result.json",
-            {
-                "outputUri": self.output_uri,
-                "bytes": 1234,
-                "frames": 90,
-                "seconds": 1.25,
-                "planHash": PLAN_HASH,
-            },
-        )
+        record = ResultRecord(self.output_uri, 1234, 90, 1.25, PLAN_HASH)
+        self._write(result_uri(self.bucket, RENDER_ID), record)
+
+    def workflow_result(self, size: int) -> dict[str, Any]:
+        """What workflows/render.yaml returns when the render succeeds."""
+        return {
+            "outputUri": self.output_uri,
+            "bytes": size,
+            "planHash": PLAN_HASH,
+            "chunkCount": len(CHUNKS),
+        }
 
 
 @pytest.fixture
@@ -86,7 +93,7 @@ def objects(storage: Storage, gcs_bucket: str) -> RenderObjects:
 
 
 def _argument(bucket: str) -> dict[str, str]:
-    return {"renderId": RENDER_ID, "requestUri": f"gs://{bucket}/renders/{RENDER_ID}/request.json"}
+    return json.loads(ExecutionArgument(RENDER_ID, request_uri(bucket, RENDER_ID)).to_json())
 
 
 def test_progress_is_monotonic_and_reaches_one_exactly_with_result_json(
@@ -115,7 +122,7 @@ def test_progress_is_monotonic_and_reaches_one_exactly_with_result_json(
     seen.append(poll())  # still ACTIVE, but result.json is written after the output
     assert seen[-1].overall_progress == 1.0
     assert seen[-1].output_file == objects.output_uri and seen[-1].output_bytes == 1234
-    fake.finish(name, State.SUCCEEDED, result={"outputUri": objects.output_uri, "bytes": 1234})
+    fake.finish(name, State.SUCCEEDED, result=objects.workflow_result(1234))
     seen.append(poll())
 
     values = [p.overall_progress for p in seen]
@@ -144,7 +151,7 @@ def test_succeeded_execution_is_complete_even_without_records(
     # result.json; a succeeded execution still means the output exists.
     objects.plan()
     name = fake.add(_argument(gcs_bucket), State.SUCCEEDED)
-    fake.finish(name, State.SUCCEEDED, result={"outputUri": objects.output_uri, "bytes": 9})
+    fake.finish(name, State.SUCCEEDED, result=objects.workflow_result(9))
     progress = get_render_progress(name, executions=fake, storage=storage)
     assert progress.overall_progress == 1.0
     assert (progress.chunks_done, progress.frames_rendered) == (3, 90)

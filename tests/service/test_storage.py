@@ -23,6 +23,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from framerun_service.core.errors import (
     FramerunError,
+    InternalError,
     InvalidRequestError,
     ObjectNotFoundError,
     StorageAccessDeniedError,
@@ -490,6 +491,6 @@ def test_other_statuses_are_internal_errors(
     storage = _storage_at(f"http://127.0.0.1:{server.server_address[1]}")
     with storage:
         err = _raised(lambda: storage.read_bytes("gs://framerun-bucket/k"))
-    assert type(err) is FramerunError
-    assert (err.code, err.retryable) == ("INTERNAL", False)
+    assert type(err) is InternalError
+    assert (err.code, err.retryable) == ("INTERNAL", True)
     assert "gs://framerun-bucket/k" in err.message

@@ -6,7 +6,8 @@ Every failure a user can meet is a :class:`FramerunError` with a stable
 HTTP status it maps to. Subclasses also subclass a builtin where that helps
 callers catch them idiomatically::
 
-    FramerunError                         code            retryable  http
+    FramerunError (never raised itself)   code            retryable  http
+    ├── InternalError                     INTERNAL               yes  500 (maybe transient)
     ├── InvalidInputError (ValueError)                      no        400
     │   ├── CompositionNotFoundError      COMPOSITION_NOT_FOUND (also FileNotFoundError)
     │   ├── InvalidCompositionError       INVALID_COMPOSITION
@@ -53,9 +54,13 @@ from typing import Any, ClassVar
 
 
 class FramerunError(Exception):
-    """Root of every framerun error; carries a stable code for machines."""
+    """Root of every framerun error; carries a stable code for machines.
 
-    code: ClassVar[str] = "INTERNAL"
+    Each failure raises a subclass, whose class attributes are the one retry
+    policy: the service's replies, the workflow's retries and the SDK all read it.
+    """
+
+    code: ClassVar[str] = "ERROR"
     retryable: ClassVar[bool] = False
     http_status: ClassVar[int] = 500
 
@@ -69,6 +74,18 @@ class FramerunError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} [{self.code}]"
+
+
+class InternalError(FramerunError):
+    """Something failed that no typed error covers (a bug, or an unexpected answer).
+
+    Retried, since it may have been transient; one that persists is a bug: the
+    traceback is in the service's logs.
+    """
+
+    code = "INTERNAL"
+    retryable = True
+    http_status = 500
 
 
 class InvalidInputError(FramerunError, ValueError):

@@ -40,6 +40,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from framerun_service.core.errors import (
     FramerunError,
+    InternalError,
     InvalidRequestError,
     ObjectNotFoundError,
     StorageAccessDeniedError,
@@ -531,4 +532,4 @@ def _translate(exc: BaseException, uri: str, action: str) -> FramerunError | Non
         return StorageUnavailableError(
             f"Cloud Storage answered {status} to {action} {uri}; try again later"
         )
-    return FramerunError(f"Cloud Storage refused to {action} {uri} ({status}: {exc})")
+    return InternalError(f"Cloud Storage refused to {action} {uri} ({status}: {exc})")

@@ -1,18 +1,22 @@
-"""The Action protocol between the workflow and the service: wire models and object keys.
+"""Everything that crosses a process boundary: object keys, Action requests and replies,
+the execution argument and the records a render leaves in its folder.
 
-Frozen snake_case dataclasses with one ``from_json`` boundary each; the JSON on
-the wire is camelCase because Cloud Workflows' YAML reads it. Validation here is
-IO-free: a malformed body is an ``InvalidRequestError`` (400, never retried).
+Frozen snake_case dataclasses with one ``from_json``/``to_json`` boundary each; the
+JSON is camelCase because Cloud Workflows' YAML reads it. The service writes these
+records and the client reads them back through the same classes, so no key is
+spelled twice. Validation here is IO-free: a malformed body is an
+``InvalidRequestError`` (400, never retried).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from framerun_service.core.errors import InvalidRequestError
+from framerun_service.core.errors import InvalidInputError, InvalidRequestError
 
 # The most chunks one render may have (a plan refuses more; a request naming one beyond is
 # malformed).
@@ -31,6 +35,11 @@ PLAN_HASH_METADATA = "framerun-plan-hash"
 _RENDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _GS_URI = re.compile(r"^gs://([a-z0-9][a-z0-9._-]{1,61}[a-z0-9])/(.+)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SITE_ID = _SHA256  # a site's id is its tree hash
+CHUNK_RECORD_KEY = re.compile(r"/chunks/(\d{5})\.json$")
+REQUEST_OBJECT = "request.json"
+SITE_ARCHIVE_NAME = "site.tar.gz"
+SITES_PREFIX = "sites/"
 
 
 # ---- object layout: one place that names every key ---------------------------------
@@ -48,12 +57,41 @@ def chunk_uri(bucket: str, render_id: str, index: int, extension: str = "mp4") -
     return f"{render_prefix(bucket, render_id)}/chunks/{index:05d}.{extension}"
 
 
+def chunk_records_prefix(bucket: str, render_id: str) -> str:
+    """The prefix to list for a render's chunks and their records (``CHUNK_RECORD_KEY``)."""
+    return f"{render_prefix(bucket, render_id)}/chunks/"
+
+
 def chunk_record_uri(bucket: str, render_id: str, index: int) -> str:
     return f"{render_prefix(bucket, render_id)}/chunks/{index:05d}.json"
 
 
 def result_uri(bucket: str, render_id: str) -> str:
     return f"{render_prefix(bucket, render_id)}/result.json"
+
+
+def request_uri(bucket: str, render_id: str) -> str:
+    """The full render request, which the execution argument refers to."""
+    return f"{render_prefix(bucket, render_id)}/{REQUEST_OBJECT}"
+
+
+def check_site_id(site_id: str) -> str:
+    """A site's id is its tree hash: 64 lowercase hex digits."""
+    if not isinstance(site_id, str) or not _SITE_ID.match(site_id):
+        raise InvalidInputError(
+            f"site id {site_id!r} is not a site id (64 lowercase hex digits); use the id "
+            "`framerun cloudrun sites create` printed"
+        )
+    return site_id
+
+
+def site_key(site_id: str) -> str:
+    """``sites/<site_id>/site.tar.gz``: where a site's archive lives in the bucket."""
+    return f"{SITES_PREFIX}{check_site_id(site_id)}/{SITE_ARCHIVE_NAME}"
+
+
+def site_uri(bucket: str, site_id: str) -> str:
+    return f"gs://{bucket}/{site_key(site_id)}"
 
 
 # ---- field readers --------------------------------------------------------------------
@@ -124,6 +162,10 @@ class PlanRequest:
             config=config,
         )
 
+    def stored_json(self) -> dict[str, Any]:
+        """``renders/<id>/request.json``: the request the execution argument refers to."""
+        return {"siteUri": self.site_uri, "outputUri": self.output_uri, "config": self.config}
+
 
 @dataclass(frozen=True)
 class RenderChunkRequest:
@@ -184,3 +226,221 @@ class NotifyRequest:
             status=status,
             detail=detail,
         )
+
+
+# ---- the execution argument and the render's records ---------------------------------
+
+
+def _record_error(what: str, name: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{what} is malformed at '{name}'; was it written by framerun?")
+
+
+def _read(data: Any, what: str, name: str, kind: type | tuple[type, ...]) -> Any:
+    if not isinstance(data, Mapping) or name not in data:
+        raise _record_error(what, name)
+    value = data[name]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise _record_error(what, name)
+    return value
+
+
+_NUMBER = (int, float)
+
+
+@dataclass(frozen=True)
+class ExecutionArgument:
+    """A render execution's argument: references only (the Executions API caps it at 32 KB)."""
+
+    render_id: str
+    request_uri: str
+
+    def to_json(self) -> str:
+        return json.dumps({"renderId": self.render_id, "requestUri": self.request_uri})
+
+    @classmethod
+    def from_json(cls, text: str | None) -> ExecutionArgument:
+        what = "the execution argument"
+        try:
+            data = json.loads(text or "{}")
+        except json.JSONDecodeError:
+            raise _record_error(what, "renderId") from None
+        return cls(_read(data, what, "renderId", str), _read(data, what, "requestUri", str))
+
+
+@dataclass(frozen=True)
+class PlanEnvelope:
+    """``renders/<id>/plan.json``: the engine's plan (its own JSON) and where it came from."""
+
+    render_id: str
+    site_uri: str
+    output_uri: str
+    plan: dict[str, Any]
+    seconds: float  # planning time, for cost accounting
+
+    @property
+    def plan_hash(self) -> str:
+        return str(self.plan.get("planHash", ""))
+
+    @property
+    def total_frames(self) -> int:
+        return int(self.plan.get("frameEnd", 0)) - int(self.plan.get("frameStart", 0))
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.plan.get("chunks", []))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "renderId": self.render_id,
+            "siteUri": self.site_uri,
+            "outputUri": self.output_uri,
+            "plan": dict(self.plan),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> PlanEnvelope:
+        what = "plan.json"
+        return cls(
+            render_id=_read(data, what, "renderId", str),
+            site_uri=_read(data, what, "siteUri", str),
+            output_uri=_read(data, what, "outputUri", str),
+            plan=_read(data, what, "plan", dict),
+            seconds=float(_read(data, what, "seconds", _NUMBER)),
+        )
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """``renders/<id>/chunks/NNNNN.json``: one finished chunk (progress and costs read it)."""
+
+    chunk_index: int
+    frames: int
+    seconds: float
+    start: int
+    end: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chunkIndex": self.chunk_index,
+            "frames": self.frames,
+            "seconds": self.seconds,
+            "start": self.start,
+            "end": self.end,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ChunkRecord:
+        what = "a chunk record"
+        return cls(
+            chunk_index=_read(data, what, "chunkIndex", int),
+            frames=_read(data, what, "frames", int),
+            seconds=float(_read(data, what, "seconds", _NUMBER)),
+            start=_read(data, what, "start", int),
+            end=_read(data, what, "end", int),
+        )
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """``renders/<id>/result.json``: the output, written once it exists."""
+
+    output_uri: str
+    bytes: int
+    frames: int
+    seconds: float
+    plan_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outputUri": self.output_uri,
+            "bytes": self.bytes,
+            "frames": self.frames,
+            "seconds": self.seconds,
+            "planHash": self.plan_hash,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ResultRecord:
+        what = "result.json"
+        return cls(
+            output_uri=_read(data, what, "outputUri", str),
+            bytes=_read(data, what, "bytes", int),
+            frames=_read(data, what, "frames", int),
+            seconds=float(_read(data, what, "seconds", _NUMBER)),
+            plan_hash=_read(data, what, "planHash", str),
+        )
+
+
+@dataclass(frozen=True)
+class WorkflowResult:
+    """The render workflow's return value (``workflows/render.yaml`` builds it)."""
+
+    output_uri: str
+    bytes: int
+    plan_hash: str
+    chunk_count: int
+
+    @classmethod
+    def from_json(cls, text: str | None) -> WorkflowResult:
+        what = "the workflow's result"
+        try:
+            data = json.loads(text or "{}")
+        except json.JSONDecodeError:
+            raise _record_error(what, "outputUri") from None
+        return cls(
+            output_uri=_read(data, what, "outputUri", str),
+            bytes=_read(data, what, "bytes", int),
+            plan_hash=_read(data, what, "planHash", str),
+            chunk_count=_read(data, what, "chunkCount", int),
+        )
+
+
+# ---- the Actions' replies (workflows/render.yaml reads these keys) --------------------
+
+
+@dataclass(frozen=True)
+class PlanReply:
+    plan_uri: str
+    plan_hash: str
+    total_frames: int
+    chunk_count: int
+    output_uri: str
+    max_parallel_chunks: int
+    warnings: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "planUri": self.plan_uri,
+            "planHash": self.plan_hash,
+            "totalFrames": self.total_frames,
+            "chunkCount": self.chunk_count,
+            "outputUri": self.output_uri,
+            "maxParallelChunks": self.max_parallel_chunks,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class ChunkReply:
+    record: ChunkRecord
+    cached: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.record.to_json(), "cached": self.cached}
+
+
+@dataclass(frozen=True)
+class AssembleReply:
+    output_uri: str
+    bytes: int
+    seconds: float
+    cached: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outputUri": self.output_uri,
+            "bytes": self.bytes,
+            "seconds": self.seconds,
+            "cached": self.cached,
+        }
