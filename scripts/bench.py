@@ -5,9 +5,9 @@ Figures (one JSON object on the last line of stdout):
 - ``fps``: a full render — capture → JPEG decode → x264 encode → assemble — with
   default settings (quality ``standard``, one worker per CPU), frames / wall seconds.
 - ``ceiling_fps``: the capture-only ceiling. Same browsers, same workers, same
-  plan, but ``encode=False``: each frame is seeked and screenshotted and then
-  dropped, with no decode, encode or assemble. No full render can beat it, since
-  every frame has to be captured.
+  plan, but each frame is seeked and screenshotted and then dropped, with no
+  decode, encode or assemble (this script's own capture loop, ``capture_chunk``).
+  No full render can beat it, since every frame has to be captured.
 - ``ratio`` = fps / ceiling_fps. Each chunk decodes and encodes on a second
   thread while the browser captures the next frame, so the ratio shows how well
   that work hides behind capture. 1.0 means encoding is free. A low ratio means
@@ -62,6 +62,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -183,7 +184,7 @@ class Run:
 def render_once(label: str, duration: float, *, encode: bool, workers: int) -> Run:
     from framerun_service.render.composition import Overrides, load_composition
     from framerun_service.render.encoding import encoder_settings
-    from framerun_service.render.local import render_local
+    from framerun_service.render.local import plan_local, render_local
 
     comp = load_composition(PROJECT, overrides=Overrides(duration=duration))
     enc = encoder_settings(fps=comp.fps, quality="standard")
@@ -197,16 +198,16 @@ def render_once(label: str, duration: float, *, encode: bool, workers: int) -> R
                 if not first:
                     first.append(time.perf_counter() - started)
 
-            result = render_local(
-                comp, enc, out if encode else None,
-                workers=workers, on_frames=on_frames, encode=encode,
-            )  # fmt: skip
+            if encode:
+                frames = render_local(comp, enc, out, workers=workers, on_frames=on_frames).frames
+            else:
+                frames = capture_only(plan_local(comp, enc), PROJECT, workers, on_frames)
             seconds = time.perf_counter() - started
-        if encode and (result.frames != comp.total_frames or not out.is_file()):
-            raise SystemExit(f"{label}: expected {comp.total_frames} frames, got {result.frames}")
+        if encode and (frames != comp.total_frames or not out.is_file()):
+            raise SystemExit(f"{label}: expected {comp.total_frames} frames, got {frames}")
     run = Run(
         label,
-        result.frames,
+        frames,
         seconds,
         first[0] if first else float("nan"),
         sampler.peak_rss,
@@ -225,6 +226,50 @@ def render_once(label: str, duration: float, *, encode: bool, workers: int) -> R
     log(f"    cores used: this tree {cores:.2f}, everything else {other:.2f} (of {ncpu})")
     log(f"    CPU s: {cpu}")
     return run
+
+
+# ---- the capture-only ceiling: the production pages, with the frames dropped -----------
+
+_capture_session: Any = None
+
+
+def _init_capture_worker() -> None:
+    global _capture_session
+    from framerun_service.render.browser import BrowserSession
+
+    _capture_session = BrowserSession()
+
+
+def capture_chunk(plan: Any, index: int, project_dir: str) -> int:
+    """Pre-roll, seek and screenshot one chunk's frames exactly as a render does; keep none."""
+    from framerun_service.render.chunk import page_spec
+
+    chunk = plan.chunks[index]
+    page = _capture_session.open(page_spec(plan, Path(project_dir)))
+    try:
+        page.preroll(chunk.start)
+        for frame in range(chunk.start, chunk.end):
+            page.seek(frame)
+            page.capture(plan.encoder.capture_format, jpeg_quality=plan.jpeg_quality)
+    finally:
+        page.close()
+    return int(chunk.frames)
+
+
+def capture_only(plan: Any, project: Path, workers: int, on_frames: Any) -> int:
+    """Every chunk of ``plan`` captured on ``workers`` processes, as render_local spreads them."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = mp.get_context("spawn")
+    size = min(workers, len(plan.chunks))
+    frames = 0
+    with ProcessPoolExecutor(size, mp_context=ctx, initializer=_init_capture_worker) as pool:
+        futures = [pool.submit(capture_chunk, plan, c.index, str(project)) for c in plan.chunks]
+        for future in as_completed(futures):
+            frames += future.result()
+            on_frames(frames)
+    return frames
 
 
 def measure_preroll(frames: int) -> float:

@@ -158,10 +158,6 @@ def render(
 
     started = time.perf_counter()
     try:
-        if crf is not None and bitrate is not None:
-            from framerun.errors import InvalidConfigError
-
-            raise InvalidConfigError("--crf and --bitrate are mutually exclusive; pass only one")
         variables = _load_variables(variables_json, variables_file)
         frames = parse_frame_range(frame_range) if frame_range else None
         # Off a terminal the bar draws nothing but still prints a blank line on

@@ -1,4 +1,4 @@
-"""``framerun cloudrun …``: start, watch and batch distributed renders.
+"""``framerun cloudrun …``: start, watch, cancel and resume distributed renders.
 
 Where to render comes from, in this order: flags; then ``--outputs-file`` or
 ``--from-terraform``; then ``FRAMERUN_*`` variables (every option has one).
@@ -6,120 +6,51 @@ Failures print one line, ``error: … [CODE]``, and exit 2 for bad input, 1 othe
 
 Tests (and embedders) inject an Executions client and a Storage by invoking the
 group with ``obj=CloudRunSeams(...)``; without one, real clients are built.
+
+The options and plumbing the subcommands share are in
+:mod:`framerun.cli_cloudrun_options`; ``sites`` and ``render-batch`` are in
+:mod:`framerun.cli_cloudrun_batch`; the ``--wait`` bar is :mod:`framerun.cli_progress`.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 
-from framerun.cli_options import fail, output_format_options
+from framerun.cli_cloudrun_batch import render_batch, sites
+from framerun.cli_cloudrun_options import (
+    CloudRunSeams,
+    connection_options,
+    echo_json,
+    errors_as_exit,
+    resolve_target,
+    seams_of,
+)
+from framerun.cli_options import output_format_options
+from framerun.cli_progress import CloudRenderProgressBar
 from framerun.target import CloudRunTarget
-from framerun_service.core.errors import FramerunError, InvalidConfigError, TargetNotConfiguredError
+from framerun_service.core.errors import InvalidConfigError
 
 if TYPE_CHECKING:
-    from framerun.batch import BatchLineResult, BatchReport
-    from framerun.executions import ExecutionsApi
+    from framerun.cloudrun import RenderHandle
     from framerun.render_progress import RenderProgress
-    from framerun_service.core.storage import Storage
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["EXIT_INTERRUPTED", "CloudRunSeams", "cloudrun"]
+
 EXIT_INTERRUPTED = 130
-
-# option name → (CloudRunTarget field, flag, env var)
-_CONNECTION = {
-    "bucket": ("bucket_name", "--bucket", "FRAMERUN_BUCKET"),
-    "gcp_project": ("project_id", "--project", "FRAMERUN_PROJECT"),  # PROJECT is the folder
-    "region": ("location", "--region", "FRAMERUN_REGION"),
-    "workflow": ("workflow_id", "--workflow", "FRAMERUN_WORKFLOW"),
-    "service_url": ("service_url", "--service-url", "FRAMERUN_SERVICE_URL"),
-    "executions_endpoint": (
-        "executions_endpoint",
-        "--executions-endpoint",
-        "FRAMERUN_EXECUTIONS_ENDPOINT",
-    ),
-}
-_HELP = {
-    "bucket": "Render bucket (terraform output render_bucket_name).",
-    "gcp_project": "Google Cloud project id.",
-    "region": "Region of the workflow, e.g. us-central1.",
-    "workflow": "Workflow id, or projects/P/locations/L/workflows/W.",
-    "service_url": "URL of the render service (terraform output service_url).",
-    "executions_endpoint": "host:port of the local Workflows emulator (local stack only).",
-}
-
-
-@dataclass(frozen=True)
-class CloudRunSeams:
-    """Clients to use instead of real ones: ``main(obj=CloudRunSeams(executions=fake))``."""
-
-    executions: ExecutionsApi | None = None
-    storage: Storage | None = None
-
-
-def connection_options(command: F) -> F:
-    for name, (_, flag, env) in reversed(_CONNECTION.items()):
-        command = click.option(flag, name, envvar=env, help=_HELP[name])(command)
-    command = click.option(
-        "--outputs-file",
-        type=click.Path(path_type=Path),
-        envvar="FRAMERUN_OUTPUTS_FILE",
-        help="JSON as `terraform output -json` prints it (the local stack writes one).",
-    )(command)
-    command = click.option(
-        "--from-terraform",
-        type=click.Path(path_type=Path),
-        envvar="FRAMERUN_TERRAFORM_DIR",
-        help="Folder to run `terraform output -json` in.",
-    )(command)
-    return command
-
-
-def _target(ctx: click.Context, params: dict[str, Any]) -> CloudRunTarget:
-    """Flags beat the outputs file / terraform, which beat FRAMERUN_* variables."""
-    if params["outputs_file"] is not None:
-        base = CloudRunTarget.from_outputs_file(params["outputs_file"])
-    elif params["from_terraform"] is not None:
-        base = CloudRunTarget.from_terraform(params["from_terraform"])
-    else:
-        values = {field: params[name] for name, (field, _, _) in _CONNECTION.items()}
-        return CloudRunTarget.from_values(**values, source="flags and FRAMERUN_* variables")
-    flags = {
-        field: params[name]
-        for name, (field, _, _) in _CONNECTION.items()
-        if params[name] is not None
-        and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
-    }
-    return replace(base, **flags)
-
-
-def _seams(ctx: click.Context) -> CloudRunSeams:
-    return ctx.find_object(CloudRunSeams) or CloudRunSeams()
-
-
-@contextmanager
-def _errors_as_exit() -> Iterator[None]:
-    try:
-        yield
-    except FramerunError as exc:
-        fail(exc)
-
-
-def _json_out(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
 @click.group("cloudrun")
 def cloudrun() -> None:
     """Render on Cloud Run + Workflows (or the local stack): distributed, in parallel."""
+
+
+cloudrun.add_command(sites)
+cloudrun.add_command(render_batch)
 
 
 # ---- render ---------------------------------------------------------------------------
@@ -172,11 +103,10 @@ def render(
 ) -> None:
     """Start a distributed render of PROJECT; with --wait, follow it to the end."""
     from framerun.cloudrun import render_to_cloud_run
-    from framerun.render_progress import wait_for_render
 
-    seams = _seams(ctx)
-    with _errors_as_exit():
-        target = _target(ctx, connection)
+    seams = seams_of(ctx)
+    with errors_as_exit():
+        target = resolve_target(ctx, connection)
         config = _with_format(
             _config(config_json, variables_json),
             output_key=output_key,
@@ -194,33 +124,66 @@ def render(
             storage=seams.storage,
         )
         if not wait:
-            if as_json:
-                _json_out(handle.to_json())
-            else:
-                click.echo(f"started render {handle.render_id} → {handle.output_uri}")
-                click.echo(f"follow it: framerun cloudrun progress {handle.execution_name}")
+            _echo_started(handle, as_json)
             return
-        try:
-            with _ProgressBar(disabled=as_json or not sys.stderr.isatty()) as bar:
-                final = wait_for_render(
-                    handle,
-                    poll_interval_s=poll_interval,
-                    timeout_s=timeout,
-                    on_progress=bar.update,
-                    executions=seams.executions,
-                    storage=seams.storage,
-                    target=target,
-                )
-        except KeyboardInterrupt:
-            click.echo(
-                f"stopped waiting; render {handle.render_id} goes on: "
-                f"framerun cloudrun progress {handle.execution_name}",
-                err=True,
-            )
-            sys.exit(EXIT_INTERRUPTED)
+        final = _wait_with_bar(
+            handle,
+            target=target,
+            seams=seams,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            bar_disabled=as_json or not sys.stderr.isatty(),
+        )
     if as_json:
-        _json_out(final.to_json())
+        echo_json(final.to_json())
         return
+    _echo_rendered(final, handle)
+
+
+def _echo_started(handle: RenderHandle, as_json: bool) -> None:
+    """Without --wait: the render's handle, and the command that follows it."""
+    if as_json:
+        echo_json(handle.to_json())
+    else:
+        click.echo(f"started render {handle.render_id} → {handle.output_uri}")
+        click.echo(f"follow it: framerun cloudrun progress {handle.execution_name}")
+
+
+def _wait_with_bar(
+    handle: RenderHandle,
+    *,
+    target: CloudRunTarget,
+    seams: CloudRunSeams,
+    poll_interval: float,
+    timeout: float | None,
+    bar_disabled: bool,
+) -> RenderProgress:
+    """Follow the render to its end under a progress bar. Ctrl-C stops only the
+    waiting (the render goes on in the cloud), so say how to pick it up again."""
+    from framerun.render_progress import wait_for_render
+
+    try:
+        with CloudRenderProgressBar(disabled=bar_disabled) as bar:
+            return wait_for_render(
+                handle,
+                poll_interval_s=poll_interval,
+                timeout_s=timeout,
+                on_progress=bar.update,
+                executions=seams.executions,
+                storage=seams.storage,
+                target=target,
+            )
+    except KeyboardInterrupt:
+        click.echo(
+            f"stopped waiting; render {handle.render_id} goes on: "
+            f"framerun cloudrun progress {handle.execution_name}",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _echo_rendered(final: RenderProgress, handle: RenderHandle) -> None:
+    """The one-line summary of a finished render: frames, chunks, time, file, cost."""
     took = ""
     if final.started_at is not None and final.ended_at is not None:
         took = f" in {(final.ended_at - final.started_at).total_seconds():.1f}s"
@@ -232,6 +195,7 @@ def render(
 
 
 def _config(config_json: str | None, variables_json: str | None) -> dict[str, Any]:
+    """The render config from --config-json, with --variables merged over its own."""
     from framerun_service.render.variables import parse_values_json
 
     config: dict[str, Any] = {}
@@ -279,49 +243,6 @@ def _with_format(
     return config
 
 
-class _ProgressBar:
-    """Overall progress, chunks done/total and the cost so far, on stderr."""
-
-    def __init__(self, *, disabled: bool) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]rendering"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("chunks {task.fields[chunks]}"),
-            TextColumn("{task.fields[cost]}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            disable=disabled,
-            transient=True,
-        )
-        self._task = self._progress.add_task("render", total=1.0, chunks="–", cost="$0.00")
-
-    def __enter__(self) -> _ProgressBar:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._progress.stop()
-
-    def update(self, progress: RenderProgress) -> None:
-        chunks = f"{progress.chunks_done}/{progress.chunks_total}" if progress.chunks_total else "–"
-        self._progress.update(
-            self._task,
-            completed=progress.overall_progress,
-            chunks=chunks,
-            cost=progress.costs.display_cost,
-        )
-
-
 # ---- progress -------------------------------------------------------------------------
 
 
@@ -346,12 +267,12 @@ def progress(
     from framerun.executions import close_client, executions_client
     from framerun.render_progress import get_render_progress
 
-    seams = _seams(ctx)
-    with _errors_as_exit():
+    seams = seams_of(ctx)
+    with errors_as_exit():
         # A file or terraform names the whole stack (emulator endpoints included); else
         # only the executions endpoint matters: the execution's argument names the bucket.
         from_file = connection["outputs_file"] or connection["from_terraform"]
-        target = _target(ctx, connection) if from_file else None
+        target = resolve_target(ctx, connection) if from_file else None
         executions, owned = seams.executions, None
         if executions is None and target is None:
             owned = executions = executions_client(endpoint=connection["executions_endpoint"])
@@ -368,8 +289,13 @@ def progress(
             if owned is not None:
                 close_client(owned)
     if as_json:
-        _json_out(state.to_json())
+        echo_json(state.to_json())
         return
+    _echo_progress(state)
+
+
+def _echo_progress(state: RenderProgress) -> None:
+    """The human-readable progress report: status, chunks and frames, output, cost, errors."""
     click.echo(
         f"render {state.render_id}: {state.status} ({state.state}) {state.overall_progress:.0%}"
     )
@@ -394,9 +320,11 @@ def cancel(ctx: click.Context, execution: str, **connection: Any) -> None:
     """Cancel the render of EXECUTION. Finished chunks stay in the bucket for `resume`."""
     from framerun.cloudrun import cancel_render
 
-    seams = _seams(ctx)
-    with _errors_as_exit():
-        cancel_render(execution, target=_target(ctx, connection), executions=seams.executions)
+    seams = seams_of(ctx)
+    with errors_as_exit():
+        cancel_render(
+            execution, target=resolve_target(ctx, connection), executions=seams.executions
+        )
     click.echo(f"cancelled {execution}")
 
 
@@ -409,159 +337,16 @@ def resume(ctx: click.Context, execution: str, as_json: bool, **connection: Any)
     """Run a failed or cancelled render again; chunks already rendered are reused."""
     from framerun.cloudrun import resume_render
 
-    seams = _seams(ctx)
-    with _errors_as_exit():
+    seams = seams_of(ctx)
+    with errors_as_exit():
         handle = resume_render(
             execution,
-            target=_target(ctx, connection),
+            target=resolve_target(ctx, connection),
             executions=seams.executions,
             storage=seams.storage,
         )
     if as_json:
-        _json_out(handle.to_json())
+        echo_json(handle.to_json())
         return
     click.echo(f"resumed render {handle.render_id}: {handle.execution_name}")
     click.echo(f"  output {handle.output_uri}")
-
-
-# ---- sites ----------------------------------------------------------------------------
-
-
-@cloudrun.group("sites")
-def sites() -> None:
-    """Upload project folders as content-addressed sites."""
-
-
-@sites.command("create")
-@click.argument("project", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, envvar="FRAMERUN_JSON", help="Print JSON.")
-@connection_options
-@click.pass_context
-def sites_create(ctx: click.Context, project: Path, as_json: bool, **connection: Any) -> None:
-    """Upload PROJECT as a site (skipped when the same files are already there)."""
-    from framerun.sites import deploy_site
-
-    with _errors_as_exit():
-        site = deploy_site(
-            project, bucket_name=_bucket(ctx, connection), storage=_seams(ctx).storage
-        )
-    if as_json:
-        _json_out(site.to_json())
-        return
-    what = "uploaded" if site.uploaded else "already uploaded"
-    click.echo(f"site {site.site_id} {what}: {site.site_uri}")
-
-
-def _bucket(ctx: click.Context, params: dict[str, Any]) -> str:
-    """Only the bucket, which is all a site upload needs."""
-    if params["outputs_file"] is not None or params["from_terraform"] is not None:
-        return _target(ctx, params).bucket_name
-    bucket: str | None = params["bucket"]
-    if not bucket:
-        raise TargetNotConfiguredError(
-            "no bucket to upload to: pass --bucket, FRAMERUN_BUCKET, --outputs-file or "
-            "--from-terraform"
-        )
-    return bucket
-
-
-# ---- render-batch ---------------------------------------------------------------------
-
-
-@cloudrun.command("render-batch")
-@click.argument("project", type=click.Path(path_type=Path))
-@click.option(
-    "--batch",
-    "batch_file",
-    required=True,
-    type=click.Path(path_type=Path),
-    envvar="FRAMERUN_BATCH",
-    help="JSONL file: one {outputKey, variables, config?} per line.",
-)
-@click.option(
-    "--max-concurrent",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    envvar="FRAMERUN_MAX_CONCURRENT",
-    help="Executions in flight at once.",
-)
-@click.option("--dry-run", is_flag=True, envvar="FRAMERUN_DRY_RUN", help="Only check the lines.")
-@click.option("--json", "as_json", is_flag=True, envvar="FRAMERUN_JSON", help="Print JSON.")
-@click.option(
-    "--poll-interval", type=float, default=2.0, show_default=True, envvar="FRAMERUN_POLL_INTERVAL"
-)
-@connection_options
-@click.pass_context
-def render_batch(
-    ctx: click.Context,
-    project: Path,
-    batch_file: Path,
-    max_concurrent: int,
-    dry_run: bool,
-    as_json: bool,
-    poll_interval: float,
-    **connection: Any,
-) -> None:
-    """Render one video per line of --batch, at most --max-concurrent at a time."""
-    from framerun.batch import render_batch as run_batch
-
-    seams = _seams(ctx)
-
-    def on_event(line: BatchLineResult) -> None:
-        if not as_json:
-            click.echo(_describe(line), err=True)
-
-    with _errors_as_exit():
-        report = run_batch(
-            project,
-            batch_file,
-            target=_target(ctx, connection),
-            max_concurrent=max_concurrent,
-            dry_run=dry_run,
-            executions=seams.executions,
-            storage=seams.storage,
-            poll_interval_s=poll_interval,
-            on_event=on_event,
-        )
-        _print_report(report, as_json)
-        if not report.ok:
-            _fail_report(report)
-
-
-def _describe(line: BatchLineResult) -> str:
-    what = line.output_key or "?"
-    if line.error is not None:
-        return f"line {line.line} ({what}): {line.status}: {line.error.message} [{line.error.code}]"
-    where = f" → {line.execution_name}" if line.execution_name and line.status == "running" else ""
-    return f"line {line.line} ({what}): {line.status}{where}"
-
-
-def _print_report(report: BatchReport, as_json: bool) -> None:
-    if as_json:
-        _json_out(report.to_json())
-        return
-    if report.dry_run:
-        for line in report.lines:
-            if line.status != "valid":
-                click.echo(_describe(line))
-    counts: dict[str, int] = {}
-    for line in report.lines:
-        counts[line.status] = counts.get(line.status, 0) + 1
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    click.echo(f"{'dry run' if report.dry_run else 'batch'}: {summary}")
-
-
-def _fail_report(report: BatchReport) -> None:
-    from framerun_service.core.errors import BatchInvalidError, RenderFailedError
-
-    if report.dry_run:
-        problems = [(x.line, x.error.message if x.error else x.status) for x in report.lines]
-        bad = [p for p, x in zip(problems, report.lines, strict=True) if x.status != "valid"]
-        raise BatchInvalidError(bad)
-    failed = [x for x in report.lines if x.status != "succeeded"]
-    raise RenderFailedError(
-        f"{len(failed)} of {len(report.lines)} renders did not succeed (first: "
-        f"{_describe(failed[0])}); rerun those lines",
-        code="BATCH_FAILED",
-    )

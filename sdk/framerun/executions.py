@@ -38,10 +38,7 @@ if TYPE_CHECKING:
 # argument holds references only, far below it.
 MAX_ARGUMENT_BYTES = 32 * 1024
 
-# Per call; the API answers in milliseconds, so a minute means it is in trouble.
-DEFAULT_API_TIMEOUT_S = 60.0
-
-_INSTALL_HINT = "pip install 'framerun[local]' (google-cloud-workflows and grpcio)"
+_INSTALL_HINT = "pip install 'framerun[cloud]' (google-cloud-workflows and grpcio)"
 
 
 class ExecutionsApi(Protocol):

@@ -59,8 +59,6 @@ def render(
     from framerun_service.render.encoding import encoder_settings, format_for_output
     from framerun_service.render.plan import frame_range
 
-    if workers is not None and workers < 1:
-        raise InvalidConfigError(f"--workers must be ≥ 1, got {workers}")
     if chunk_size is not None and chunk_size < 1:
         raise InvalidConfigError(f"--chunk-size must be ≥ 1, got {chunk_size}")
     comp = load_composition(
@@ -86,14 +84,14 @@ def render(
     )
     frame_range(comp, frames)
 
-    from framerun_service.render.local import check_output_path, render_local, writes_folder
+    # The engine checks the workers and the output path (it owns them) before it
+    # launches anything.
+    from framerun_service.render.local import render_local
 
-    out_path = Path(output)
-    check_output_path(out_path, folder=writes_folder(enc, out_path))
     return render_local(
         comp,
         enc,
-        out_path,
+        Path(output),
         workers=workers,
         frames=frames,
         chunk_size=chunk_size,

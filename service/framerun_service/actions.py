@@ -131,7 +131,7 @@ def plan_request(storage: Storage, body: dict[str, Any], *, bucket: str) -> Plan
 
 
 def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> dict[str, Any]:
-    from framerun_service.render.browser import browser_version
+    from framerun_service.render.chrome import browser_version
     from framerun_service.render.chunk import page_spec
     from framerun_service.render.composition import load_composition
     from framerun_service.render.config import RenderConfig
@@ -139,6 +139,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
     from framerun_service.render.media import composition_clips
     from framerun_service.render.plan import make_plan
     from framerun_service.render.probe import probe_composition
+    from framerun_service.render.settings import engine_settings
     from framerun_service.render.site import site_tree_hash
 
     started = time.perf_counter()
@@ -159,6 +160,8 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
         target_chunk_frames=config.target_chunk_frames,
         max_parallel_chunks=config.max_parallel_chunks,
         audio=composition_clips(comp, warnings=warnings),
+        jpeg_quality=engine_settings().jpeg_quality,
+        chrome_args=engine_settings().extra_chrome_args,
     )
     # Fonts, the GPU and the network guard fail here, before any chunk fans out.
     probe_composition(
@@ -221,9 +224,10 @@ def _read_envelope(storage: Storage, uri: str) -> PlanEnvelope:
 def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, PlanEnvelope]:
     """Read plan.json and refuse it unless its content, the request and this build agree."""
     from framerun_service.core.version import ENGINE_VERSION
-    from framerun_service.render.browser import browser_version
+    from framerun_service.render.chrome import browser_version
     from framerun_service.render.fontset import fontset_version
     from framerun_service.render.plan import Plan
+    from framerun_service.render.settings import engine_settings
 
     envelope = _read_envelope(storage, uri)
     try:
@@ -242,6 +246,11 @@ def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, Pla
         raise PlanHashMismatchError(
             f"plan was made by engine {the_plan.engine_version} / {the_plan.browser_version}, "
             f"this instance runs {ENGINE_VERSION} / {browser_version()}; deploy one image"
+        )
+    if the_plan.chrome_args != engine_settings().extra_chrome_args:
+        raise PlanHashMismatchError(
+            f"plan was made with FRAMERUN_CHROME_ARGS {list(the_plan.chrome_args)}, this "
+            f"instance has {list(engine_settings().extra_chrome_args)}; deploy one configuration"
         )
     if the_plan.font_set != fontset_version():
         raise PlanHashMismatchError(

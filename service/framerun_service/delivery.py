@@ -1,18 +1,22 @@
 """Completion webhooks, delivered by the service: signed JSON POSTs with retries.
 
 Every attempt of one delivery carries the same ``X-Framerun-Event-Id``, so a
-receiver can drop duplicates that retries produce; redirects are never followed.
+receiver can drop duplicates that retries produce. Redirects are never followed,
+and the connection goes to the address the URL was checked at (``address``), not
+to a fresh lookup of its host.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from framerun_service.core.errors import WebhookDeliveryError
 from framerun_service.core.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
@@ -22,17 +26,7 @@ USER_AGENT = "framerun-webhooks/1"
 # Worth another attempt: the receiver is overloaded or failing, not refusing us.
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 30.0
-
-
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook is delivered to the URL given, never to where a redirect points
-    (which could be the metadata server or another internal address)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+_TLS = ssl.create_default_context()
 
 
 def deliver(
@@ -44,6 +38,7 @@ def deliver(
     backoff_s: float = 1.0,
     timeout_s: float = 5.0,
     event_id: str | None = None,
+    address: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """POST ``payload`` as signed JSON to ``url``; return the final HTTP status.
@@ -53,6 +48,8 @@ def deliver(
     30 s); each attempt is signed afresh (a new timestamp) with the same event
     id. Any other status is final at once. When retries run out, returns the last
     status received; if no attempt got an answer at all, raises WebhookDeliveryError.
+    ``address`` is where the URL's host was checked to be (``notify.check_webhook_url``);
+    the service always passes it. Without it each attempt resolves the host itself.
     """
     if attempts < 1:
         raise ValueError(f"attempts must be ≥ 1, got {attempts}")
@@ -65,37 +62,54 @@ def deliver(
         if attempt:
             sleep(_delay(backoff_s, attempt, retry_after))
             retry_after = None
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                SIGNATURE_HEADER: sign(secret, body, int(time.time())),
-                EVENT_ID_HEADER: event,
-            },
-        )
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: sign(secret, body, int(time.time())),
+            EVENT_ID_HEADER: event,
+        }
         try:
-            with _NO_REDIRECTS.open(request, timeout=timeout_s) as response:
-                response.read()
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            with exc:
-                status = exc.code
-                retry_after = _retry_after(exc.headers.get("Retry-After"))
-            if status not in _RETRY_STATUS:
-                return status
-            last_error = f"HTTP {status}"
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            last_error = f"{type(exc).__name__}: {reason}"
+            status, retry_header = _post(url, address, body, headers, timeout_s)
+        except (OSError, http.client.HTTPException) as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+            continue
+        if status not in _RETRY_STATUS:
+            return status
+        retry_after = _retry_after(retry_header)
+        last_error = f"HTTP {status}"
     if status is not None:
         return status
     raise WebhookDeliveryError(
         f"could not deliver the webhook to {url} in {attempts} attempt(s) ({last_error}); "
         "check that the endpoint is up and reachable"
     )
+
+
+def _post(
+    url: str, address: str | None, body: bytes, headers: dict[str, str], timeout_s: float
+) -> tuple[int, str | None]:
+    """One POST, connected to ``address`` (TLS still checks the URL's host name)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    conn = (
+        http.client.HTTPSConnection(host, port, timeout=timeout_s, context=_TLS)
+        if secure
+        else http.client.HTTPConnection(host, port, timeout=timeout_s)
+    )
+    if address is not None:
+        conn._create_connection = lambda _addr, timeout, source: socket.create_connection(  # type: ignore[attr-defined]
+            (address, port), timeout, source
+        )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("Retry-After")
+    finally:
+        conn.close()
 
 
 def _delay(backoff_s: float, attempt: int, retry_after: float | None) -> float:

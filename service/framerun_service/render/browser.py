@@ -1,45 +1,35 @@
 """chrome-headless-shell through Playwright: one warm browser, a fresh page per chunk.
 
-The page is served from a virtual HTTPS origin by request interception, so site
-files load like a real web site (fonts, modules, fetch, media byte ranges). Every
-other request goes through the network guard (``netguard.py``: public https:
-only, each refusal fails the render with ASSET_FETCH_FAILED), declared fonts must
-load (FONT_FETCH_FAILED, never a fallback font) and WebGL must be SwiftShader
+The page is served from a virtual HTTPS origin by request interception
+(``pageguard.py``), so site files load like a real web site. Every other request
+goes through the network guard (``netguard.py``: public https: only, each refusal
+fails the render with ASSET_FETCH_FAILED), declared fonts must load
+(FONT_FETCH_FAILED, never a fallback font) and WebGL must be SwiftShader
 (BROWSER_GPU_NOT_SOFTWARE), so pixels do not depend on the machine. The checks
 run when a page opens and after every seek, before its frame is captured.
+The browser binary, its flags and its version probe live in ``chrome.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import mimetypes
-import re
-import subprocess
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from playwright.sync_api import (
     Browser,
     BrowserContext,
-    ConsoleMessage,
     Error,
     Page,
     Playwright,
-    Request,
-    Route,
-    WebSocketRoute,
     sync_playwright,
 )
 
 from framerun_service.core.errors import (
-    AssetFetchFailedError,
     BrowserCrashedError,
     CompositionTimeoutError,
-    InvalidConfigError,
     PageScriptError,
 )
 from framerun_service.render.checks import (
@@ -52,69 +42,22 @@ from framerun_service.render.checks import (
     font_error,
     loaded_families,
 )
+from framerun_service.render.chrome import CHROME_ARGS, browser_version
 from framerun_service.render.deadline import page_deadline
-from framerun_service.render.fontrules import compile_fonts
-from framerun_service.render.fontset import face_path
 from framerun_service.render.netguard import (
-    FIX,
     SITE_ORIGIN,
     Fetcher,
     HttpsFetcher,
-    Kind,
-    Refusal,
-    RefusedError,
     Resolver,
-    classify,
-    console_urls,
-    display_url,
-    guarded_fetch,
     system_resolver,
 )
+from framerun_service.render.pageguard import PageGuard
 from framerun_service.render.settings import EngineSettings, engine_settings
-from framerun_service.render.site import (
-    RangeNotSatisfiableError,
-    byte_range,
-    read_range,
-    resolve_site_path,
-)
-from framerun_service.render.subcomp import rewrite_asset_paths
 
-__all__ = ["SITE_ORIGIN", "BrowserSession", "CompositionPage", "PageSpec", "browser_version"]
+__all__ = ["BrowserSession", "CompositionPage", "PageSpec"]
 RUNTIME_JS = Path(__file__).with_name("runtime.js")
 # One file per animation library, each registering itself with the runtime.
 ADAPTERS_DIR = Path(__file__).with_name("adapters")
-CHROME_ARGS = (
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--font-render-hinting=none",
-    "--disable-lcd-text",
-    "--hide-scrollbars",
-    "--mute-audio",
-    # Animations must only move when the runtime seeks them: no compositor-thread
-    # animation or scrolling that could show a stale or half-advanced frame.
-    "--disable-threaded-animation",
-    "--disable-threaded-scrolling",
-    "--disable-checker-imaging",
-    # Re-raster whole tiles: a partial re-raster keeps the anti-aliased fringe an element
-    # left in the tile at earlier frames (a rotating box's old edges), so a frame's pixels
-    # would depend on the frames drawn before it in the same page, i.e. on the chunking.
-    "--disable-partial-raster",
-    # Software compositing: compositing through SwiftShader GL cost ~160 ms of
-    # CPU per 1080p frame in the GPU process, the software compositor ~45 ms.
-    # WebGL still renders through SwiftShader.
-    "--disable-gpu-compositing",
-    # Defence in depth behind the request guard: whatever escapes interception
-    # (preconnects, DNS prefetch, WebRTC) goes to a proxy that is not there, and
-    # WebRTC may not send UDP around it (it reached loopback STUN servers without).
-    "--proxy-server=127.0.0.1:9",
-    "--proxy-bypass-list=<-loopback>",
-    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
-)
 # ready() waits for fonts and images; bound it with the real clock (the page's is frozen).
 READY_JS = """(ms) => Promise.race([
   window.__framerun.ready(),
@@ -130,28 +73,9 @@ TRANSPARENT_BACKGROUND_JS = """() => {
     "background-color:transparent !important;background-image:none !important;}";
   (document.head || document.documentElement).appendChild(style);
 }"""
-IGNORED_MISSING = frozenset({"/favicon.ico"})
-# The HyperFrames adapter marks its fetches of sub-composition files with this header:
-# they get the font rules HyperFrames applies when it inlines them.
-COMPOSITION_HEADER = "x-framerun-composition"
-MAX_LISTED = 5
 # Real time one pre-roll call may take: few round trips for light pages, and for heavy
 # ones (a WebGL scene redrawn each frame) calls still short enough for the seek deadline.
 PREROLL_CALL_MS = 1000
-
-
-@cache
-def browser_version(chrome_path: str | None = None) -> str:
-    """The browser's version string (part of the plan hash)."""
-    path = chrome_path or engine_settings().chrome_path
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
-    except FileNotFoundError:
-        raise InvalidConfigError(
-            f"browser not found at {path}; run `make setup` (installs chromium-headless-shell) "
-            "or set FRAMERUN_CHROME"
-        ) from None
-    return out.stdout.strip() or out.stderr.strip() or "unknown"
 
 
 @dataclass
@@ -166,179 +90,6 @@ class PageSpec:
     variables: dict[str, Any]
     transparent: bool = False
     seed: int = 0
-
-
-class PageGuard:
-    """One page's network: serves the site, fetches allowed https: URLs, records refusals.
-
-    Requests the route never sees (file: and mixed content refused by Chrome
-    itself, fetch() of unsupported schemes) are caught from ``requestfailed`` and
-    console events; WebSockets are intercepted and closed before they connect.
-
-    The entry document and the sub-composition files are served with HyperFrames'
-    font rules applied (``fontrules.py``); the bundled faces they name come from
-    the font set.
-    """
-
-    def __init__(
-        self, project_dir: Path, *, resolver: Resolver, fetcher: Fetcher, entry: str = ""
-    ) -> None:
-        self.project_dir = project_dir
-        self.entry = entry
-        self.resolver = resolver
-        self.fetcher = fetcher
-        self._refusals: dict[str, Refusal] = {}
-
-    @property
-    def refusals(self) -> list[Refusal]:
-        return list(self._refusals.values())
-
-    def refuse(self, url: str, reason: str, resource_type: str = "") -> None:
-        self._refusals.setdefault(url, Refusal(url, reason, resource_type))
-
-    def attach(self, context: BrowserContext, page: Page) -> None:
-        context.route("**/*", self.route)
-        context.route_web_socket(re.compile(".*"), self.websocket)
-        page.on("requestfailed", self.request_failed)
-        page.on("console", self.console)
-
-    def route(self, route: Route) -> None:
-        request = route.request
-        decision = classify(request.url)
-        try:
-            if decision.kind is Kind.SITE:
-                self._serve_site(route)
-            elif decision.kind is Kind.FONTS:
-                self._serve_font(route)
-            elif decision.kind is Kind.FETCH:
-                self._fetch(route)
-            else:
-                self.refuse(request.url, decision.reason, request.resource_type)
-                route.abort("blockedbyclient")
-        except OSError as exc:  # a site file that vanished or is unreadable
-            self.refuse(request.url, f"could not be read ({exc.strerror or exc})")
-            with contextlib.suppress(Error):
-                route.abort("failed")
-        except Error:
-            pass  # the page closed while the answer was on its way
-
-    def _serve_site(self, route: Route) -> None:
-        request = route.request
-        url_path = unquote(urlsplit(request.url).path)
-        path = resolve_site_path(self.project_dir, url_path)
-        if path is None:
-            if url_path not in IGNORED_MISSING:
-                self.refuse(request.url, "not in the composition folder", request.resource_type)
-            route.fulfill(status=404, body=b"not found")
-            return
-        compiled = self._compiled(request, path, url_path)
-        if compiled is not None:
-            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=compiled)
-            return
-        size = path.stat().st_size
-        headers = {
-            "content-type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-            "accept-ranges": "bytes",
-        }
-        try:
-            span = byte_range(request.headers.get("range"), size)
-        except RangeNotSatisfiableError:
-            route.fulfill(status=416, headers={"content-range": f"bytes */{size}"}, body=b"")
-            return
-        if span is None:
-            route.fulfill(status=200, headers=headers, body=path.read_bytes())
-            return
-        first, last = span
-        headers["content-range"] = f"bytes {first}-{last}/{size}"
-        route.fulfill(status=206, headers=headers, body=read_range(path, first, last))
-
-    def _compiled(self, request: Request, path: Path, url_path: str) -> bytes | None:
-        """The entry document or a sub-composition file with the font rules applied, else None."""
-        if path.suffix.lower() not in (".html", ".htm"):
-            return None
-        entry = (
-            request.is_navigation_request()
-            and request.frame.parent_frame is None
-            and url_path.lstrip("/") == self.entry
-        )
-        if not entry and request.headers.get(COMPOSITION_HEADER) != "1":
-            return None
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            return None  # not text HyperFrames could compile either: served as it is
-        if not entry:
-            text = rewrite_asset_paths(text, url_path.lstrip("/"), self._site_has)
-        return compile_fonts(text, entry=entry).encode("utf-8")
-
-    def _site_has(self, rel: str) -> bool:
-        return resolve_site_path(self.project_dir, rel) is not None
-
-    def _serve_font(self, route: Route) -> None:
-        request = route.request
-        path = face_path(unquote(urlsplit(request.url).path).lstrip("/"))
-        if path is None:
-            self.refuse(request.url, "not a bundled font face", request.resource_type)
-            route.fulfill(status=404, body=b"not found")
-            return
-        route.fulfill(
-            status=200,
-            headers={"content-type": "font/woff2", "access-control-allow-origin": "*"},
-            body=path.read_bytes(),
-        )
-
-    def _fetch(self, route: Route) -> None:
-        request = route.request
-        try:
-            response = guarded_fetch(
-                request.method,
-                request.url,
-                list(request.headers.items()),
-                request.post_data_buffer,
-                resolver=self.resolver,
-                fetcher=self.fetcher,
-            )
-        except RefusedError as exc:
-            reason = (
-                exc.reason if exc.url == request.url else f"redirects to {exc.url}: {exc.reason}"
-            )
-            self.refuse(request.url, reason, request.resource_type)
-            route.abort("blockedbyclient")
-            return
-        if response.status >= 400:
-            self.refuse(request.url, f"answered HTTP {response.status}", request.resource_type)
-        route.fulfill(status=response.status, headers=dict(response.headers), body=response.body)
-
-    def websocket(self, ws: WebSocketRoute) -> None:
-        # Not connected to the server: the page gets a closed socket.
-        self.refuse(ws.url, classify(ws.url).reason, "websocket")
-        ws.close(code=1008, reason="blocked by framerun")
-
-    def request_failed(self, request: Request) -> None:
-        decision = classify(request.url)
-        if decision.kind is Kind.BLOCK:
-            self.refuse(request.url, decision.reason, request.resource_type)
-
-    def console(self, message: ConsoleMessage) -> None:
-        for url in console_urls(message.text):
-            decision = classify(url)
-            if decision.kind is Kind.BLOCK:
-                self.refuse(url, decision.reason)
-
-    def error(self) -> AssetFetchFailedError | None:
-        """The refusals so far as one error (None if there were none)."""
-        refusals = self.refusals
-        if not refusals:
-            return None
-        listed = "; ".join(f"{display_url(r.url)} ({r.reason})" for r in refusals[:MAX_LISTED])
-        if len(refusals) > MAX_LISTED:
-            listed += f"; and {len(refusals) - MAX_LISTED} more"
-        missing = all(r.reason == "not in the composition folder" for r in refusals)
-        fix = "add the files to the composition folder or fix their paths" if missing else FIX
-        noun = "URL" if len(refusals) == 1 else "URLs"
-        return AssetFetchFailedError(
-            f"the page requested {len(refusals)} {noun} it could not load: {listed}; {fix}"
-        )
 
 
 @dataclass
@@ -499,17 +250,7 @@ class BrowserSession:
             raise
 
     def _load(self, context: BrowserContext, spec: PageSpec, renderer: str) -> CompositionPage:
-        config = {
-            "fps": spec.fps,
-            "width": spec.width,
-            "height": spec.height,
-            "variables": spec.variables,
-            "seed": spec.seed,
-        }
-        context.add_init_script(script=f"window.__FRAMERUN_CONFIG__ = {json.dumps(config)};")
-        context.add_init_script(path=str(RUNTIME_JS))
-        for adapter in sorted(ADAPTERS_DIR.glob("*.js")):
-            context.add_init_script(path=str(adapter))
+        _install_runtime(context, spec)
         guard = PageGuard(
             spec.project_dir, resolver=self.resolver, fetcher=self.fetcher, entry=spec.entry
         )
@@ -523,6 +264,14 @@ class BrowserSession:
                 "Emulation.setDefaultBackgroundColorOverride",
                 {"color": {"r": 0, "g": 0, "b": 0, "a": 0}},
             )
+        report = self._navigate(page, spec, guard)
+        _check_loaded(report, guard, errors)
+        page.set_default_timeout(self.settings.seek_timeout_s * 1000)
+        fonts = loaded_families(report["loaded"])
+        return CompositionPage(page, cdp, spec, self.settings, guard, renderer, fonts)
+
+    def _navigate(self, page: Page, spec: PageSpec, guard: PageGuard) -> dict[str, Any]:
+        """Go to the entry, wait until it is ready and return the page check's report."""
         timeout_ms = self.settings.load_timeout_s * 1000
         # READY_JS gives up by itself after the load timeout, unless the page's own
         # code never yields: the deadline (after goto and ready both could) covers that.
@@ -544,20 +293,7 @@ class BrowserSession:
                 if isinstance(error, CompositionTimeoutError):
                     error = guard.error() or error
                 raise error from None
-        check_gpu_mode(report["hardware"])
-        font_failure = font_error(report["failed"], report["sources"], guard.refusals)
-        if font_failure is not None:
-            raise font_failure
-        refused = guard.error()
-        if refused is not None:
-            raise refused
-        if errors:
-            raise PageScriptError(
-                f"the composition threw while loading: {errors[0]}; fix the script error"
-            )
-        page.set_default_timeout(self.settings.seek_timeout_s * 1000)
-        fonts = loaded_families(report["loaded"])
-        return CompositionPage(page, cdp, spec, self.settings, guard, renderer, fonts)
+        return report
 
     @property
     def version(self) -> str:
@@ -571,6 +307,37 @@ class BrowserSession:
             self._pw.stop()
         self._browser = self._pw = None
         self._renderer = None
+
+
+def _install_runtime(context: BrowserContext, spec: PageSpec) -> None:
+    """Give every page of ``context`` the composition's config, the runtime and the adapters."""
+    config = {
+        "fps": spec.fps,
+        "width": spec.width,
+        "height": spec.height,
+        "variables": spec.variables,
+        "seed": spec.seed,
+    }
+    context.add_init_script(script=f"window.__FRAMERUN_CONFIG__ = {json.dumps(config)};")
+    context.add_init_script(path=str(RUNTIME_JS))
+    for adapter in sorted(ADAPTERS_DIR.glob("*.js")):
+        context.add_init_script(path=str(adapter))
+
+
+def _check_loaded(report: dict[str, Any], guard: PageGuard, errors: list[str]) -> None:
+    """Raise what makes a loaded page unfit to render: a hardware GPU, a failed font,
+    a refused request or a script that threw while loading."""
+    check_gpu_mode(report["hardware"])
+    font_failure = font_error(report["failed"], report["sources"], guard.refusals)
+    if font_failure is not None:
+        raise font_failure
+    refused = guard.error()
+    if refused is not None:
+        raise refused
+    if errors:
+        raise PageScriptError(
+            f"the composition threw while loading: {errors[0]}; fix the script error"
+        )
 
 
 def _raise_font_error(page: Page, guard: PageGuard) -> None:

@@ -74,30 +74,21 @@ def render_chunk(
     out_path: Path,
     *,
     on_frames: ProgressFn | None = None,
-    capture_format: str | None = None,
-    encode: bool = True,
 ) -> ChunkResult:
-    """Render ``chunk`` to ``out_path``; ``encode=False`` measures capture alone.
-
-    ``capture_format`` (``jpeg`` or ``png``) defaults to what the plan's output
-    needs: PNG for alpha and PNG sequences, JPEG otherwise.
-    """
+    """Render ``chunk`` to ``out_path``, captured as the plan's output needs (PNG for
+    alpha, PNG sequences and lossless quality, JPEG otherwise)."""
     started = time.perf_counter()
-    capture_format = capture_format or plan.encoder.capture_format
+    capture_format = plan.encoder.capture_format
     page = session.open(page_spec(plan, project_dir))
     tmp_path = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
-    encoder = chunk_writer(plan, tmp_path) if encode else None
+    encoder = chunk_writer(plan, tmp_path)
     frames: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
     failure: list[BaseException] = []
 
     def encode_loop() -> None:
-        add = (
-            None
-            if encoder is None
-            else (encoder.add_jpeg if capture_format == "jpeg" else encoder.add_png)
-        )
+        add = encoder.add_jpeg if capture_format == "jpeg" else encoder.add_png
         while (data := frames.get()) is not _DONE:
-            if add is not None and not failure:
+            if not failure:
                 try:
                     add(data)
                 except BaseException as exc:
@@ -110,7 +101,7 @@ def render_chunk(
         page.preroll(chunk.start)
         for frame in range(chunk.start, chunk.end):
             page.seek(frame)
-            frames.put(page.capture(capture_format, jpeg_quality=session.settings.jpeg_quality))
+            frames.put(page.capture(capture_format, jpeg_quality=plan.jpeg_quality))
             if failure:
                 break
             if on_frames is not None:
@@ -119,19 +110,15 @@ def render_chunk(
     except BaseException:
         frames.put(_DONE)
         worker.join()
-        if encoder is not None:
-            encoder.abort()
+        encoder.abort()
         raise
     finally:
         page.close()
     frames.put(_DONE)
     worker.join()
     if failure:
-        if encoder is not None:
-            encoder.abort()
+        encoder.abort()
         raise failure[0]
-    if encoder is None:
-        return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, None)
     encoder.close()
     os.replace(tmp_path, out_path)
     return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, out_path)

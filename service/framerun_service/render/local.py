@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from framerun_service.core.errors import InvalidConfigError, OutputNotWritableError
-from framerun_service.render.browser import BrowserSession, browser_version
+from framerun_service.render.browser import BrowserSession
+from framerun_service.render.chrome import browser_version
 from framerun_service.render.chunk import ChunkResult, render_chunk
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import PNG_SEQUENCE, EncoderSettings
@@ -28,6 +29,7 @@ from framerun_service.render.finish import finish_render
 from framerun_service.render.fontset import fontset_version
 from framerun_service.render.media import composition_clips
 from framerun_service.render.plan import DEFAULT_CHUNK_SIZE, Plan, make_plan
+from framerun_service.render.settings import engine_settings
 from framerun_service.render.site import site_tree_hash
 
 
@@ -54,7 +56,7 @@ def _init_worker(progress_queue: Any) -> None:
     _progress_queue = progress_queue
 
 
-def _worker_render(plan: Plan, index: int, project_dir: str, out: str, encode: bool) -> ChunkResult:
+def _worker_render(plan: Plan, index: int, project_dir: str, out: str) -> ChunkResult:
     assert _session is not None
     q = _progress_queue
     return render_chunk(
@@ -63,7 +65,6 @@ def _worker_render(plan: Plan, index: int, project_dir: str, out: str, encode: b
         plan.chunks[index],
         Path(project_dir),
         Path(out),
-        encode=encode,
         on_frames=(lambda n: q.put(n)) if q is not None else None,
     )
 
@@ -112,30 +113,16 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def render_local(
+def plan_local(
     composition: Composition,
     encoder: EncoderSettings,
-    out_path: Path | None,
     *,
-    workers: int | None = None,
     frames: tuple[int, int] | None = None,
     chunk_size: int | None = None,
-    on_plan: Callable[[Plan], None] | None = None,
-    on_frames: ProgressFn | None = None,
-    encode: bool = True,
-) -> LocalRenderResult:
-    """Render a composition to ``out_path``. ``encode=False`` measures capture only.
-
-    Its ``<audio>``/``<video>`` elements are mixed into one track at the end.
-    """
-    started = time.perf_counter()
-    workers = workers or default_workers()
-    if workers < 1:
-        raise InvalidConfigError(f"--workers must be ≥ 1, got {workers}")
-    if out_path is not None:
-        check_output_path(out_path, folder=writes_folder(encoder, out_path))
-    warnings = list(composition.warnings)
-    plan = make_plan(
+    warnings: list[str] | None = None,
+) -> Plan:
+    """The plan of an in-process render: the engine and browser of this machine."""
+    return make_plan(
         composition,
         encoder,
         site_hash=site_tree_hash(composition.project_dir),
@@ -147,19 +134,39 @@ def render_local(
         # workers finish together. Cores, not --workers: the output must not
         # depend on how many workers rendered it.
         chunk_multiple=default_workers() if chunk_size is None else 1,
-        audio=composition_clips(composition, warnings=warnings),
+        audio=composition_clips(composition, warnings=warnings if warnings is not None else []),
+        jpeg_quality=engine_settings().jpeg_quality,
+        chrome_args=engine_settings().extra_chrome_args,
     )
+
+
+def render_local(
+    composition: Composition,
+    encoder: EncoderSettings,
+    out_path: Path,
+    *,
+    workers: int | None = None,
+    frames: tuple[int, int] | None = None,
+    chunk_size: int | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_frames: ProgressFn | None = None,
+) -> LocalRenderResult:
+    """Render a composition to ``out_path`` on worker processes, one warm browser each.
+
+    Its ``<audio>``/``<video>`` elements are mixed into one track at the end.
+    """
+    started = time.perf_counter()
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise InvalidConfigError(f"--workers must be ≥ 1, got {workers}")
+    check_output_path(out_path, folder=writes_folder(encoder, out_path))
+    warnings = list(composition.warnings)
+    plan = plan_local(composition, encoder, frames=frames, chunk_size=chunk_size, warnings=warnings)
     if on_plan is not None:
         on_plan(plan)
     workdir = Path(tempfile.mkdtemp(prefix="framerun-"))
     try:
-        chunk_paths = _render_chunks(
-            plan, composition.project_dir, workdir, workers, on_frames, encode
-        )
-        if out_path is None or not encode:
-            return LocalRenderResult(
-                None, plan, plan.total_frames, time.perf_counter() - started, 0, tuple(warnings)
-            )
+        chunk_paths = _render_chunks(plan, composition.project_dir, workdir, workers, on_frames)
         result = finish_render(
             plan, chunk_paths, out_path, site_dir=composition.project_dir, work_dir=workdir
         )
@@ -181,7 +188,6 @@ def _render_chunks(
     workdir: Path,
     workers: int,
     on_frames: ProgressFn | None,
-    encode: bool,
 ) -> list[Path]:
     ctx = mp.get_context("spawn")
     manager_queue = ctx.Queue() if on_frames is not None else None
@@ -191,9 +197,7 @@ def _render_chunks(
         pool_size, mp_context=ctx, initializer=_init_worker, initargs=(manager_queue,)
     ) as pool:
         futures = {
-            pool.submit(
-                _worker_render, plan, c.index, str(project_dir), str(paths[c.index]), encode
-            )
+            pool.submit(_worker_render, plan, c.index, str(project_dir), str(paths[c.index]))
             for c in plan.chunks
         }
         pending = set(futures)

@@ -19,6 +19,7 @@ from framerun_service.core.wire import MAX_CHUNKS
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import PNG_SEQUENCE, EncoderSettings
 from framerun_service.render.media import MediaClip
+from framerun_service.render.settings import DEFAULT_JPEG_QUALITY
 
 DEFAULT_CHUNK_SIZE = 240
 DEFAULT_MAX_PARALLEL_CHUNKS = 16
@@ -102,6 +103,10 @@ class Plan:
     # The <audio>/<video> clips mixed once at assemble (empty for silent videos
     # and for formats without audio). Their source bytes are in the site hash.
     audio: tuple[MediaClip, ...] = ()
+    # How frames leave the browser: both change pixels, so both are hashed, and a
+    # chunk is captured with the plan's values, never the instance's.
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY
+    chrome_args: tuple[str, ...] = ()
     plan_hash: str = ""
 
     @property
@@ -130,6 +135,7 @@ class Plan:
             "browserVersion": self.browser_version,
             "fontSet": self.font_set,
             "audio": [clip.to_json() for clip in self.audio],
+            "capture": {"jpegQuality": self.jpeg_quality, "chromeArgs": list(self.chrome_args)},
         }
 
     def compute_hash(self) -> str:
@@ -155,6 +161,8 @@ class Plan:
             browser_version=data["browserVersion"],
             font_set=data.get("fontSet", ""),
             audio=tuple(MediaClip.from_json(c) for c in data.get("audio", [])),
+            jpeg_quality=data["capture"]["jpegQuality"],
+            chrome_args=tuple(data["capture"]["chromeArgs"]),
             plan_hash=data.get("planHash", ""),
         )
 
@@ -172,6 +180,8 @@ def make_plan(
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS,
     chunk_multiple: int = 1,
     audio: tuple[MediaClip, ...] = (),
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+    chrome_args: tuple[str, ...] = (),
 ) -> Plan:
     """Freeze a render: the frame range, its chunks, and the hash over all inputs.
 
@@ -212,6 +222,8 @@ def make_plan(
         browser_version=browser_version,
         font_set=font_set,
         audio=() if encoder.container == PNG_SEQUENCE else audio,
+        jpeg_quality=jpeg_quality,
+        chrome_args=tuple(chrome_args),
     )
     return _with_hash(plan)
 

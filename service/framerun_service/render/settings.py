@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 DEFAULT_CHROME = "/usr/lib/chromium/chromium-headless-shell"
+DEFAULT_JPEG_QUALITY = 92
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class EngineSettings:
     chrome_path: str = DEFAULT_CHROME
     load_timeout_s: float = 30.0  # page load + fonts/images before the first frame
     seek_timeout_s: float = 10.0  # one seek settling
-    jpeg_quality: int = 92
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY
     # Appended to the engine's Chrome flags (diagnostics, tests); shell-quoted.
     extra_chrome_args: tuple[str, ...] = ()
     fetch_timeout_s: float = 20.0  # one https: request the page makes (per redirect hop)

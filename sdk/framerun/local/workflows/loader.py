@@ -5,51 +5,49 @@ expression's syntax, every function name, every ``next`` target, every called
 subworkflow. What Cloud Workflows would refuse raises :class:`WorkflowSyntaxError`;
 valid Workflows outside the emulator's subset raises
 :class:`UnsupportedSyntaxError`. Nothing is ever skipped silently.
+
+This module reads the structure (subworkflows, steps, control flow); values and
+error reporting are in :mod:`.loader_values`, calls and retry policies in
+:mod:`.loader_calls`. Their tables are re-exported here for the interpreter.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
-from .errors import UnsupportedSyntaxError, WorkflowSyntaxError
-from .expressions import Attr, Index, Literal, Node, Var
-from .functions import FUNCTIONS
+from .errors import WorkflowSyntaxError
+from .loader_calls import (
+    HTTP_METHODS,
+    LOG_SEVERITIES,
+    RETRY_POLICIES,
+    RETRY_PREDICATES,
+    CallLoader,
+)
+from .loader_values import NAME_RE
 from .model import (
     AssignBody,
-    Backoff,
     Block,
     Body,
-    CallBody,
     Condition,
     Const,
     ExceptClause,
-    ExprTemplate,
     ForBody,
-    ListTemplate,
     Loop,
-    MapTemplate,
     NextBody,
     ParallelBody,
     Param,
     RaiseBody,
-    RetryPolicy,
     ReturnBody,
     Routine,
     Step,
     StepsBody,
     SwitchBody,
-    Target,
-    Template,
     TryBody,
     Workflow,
 )
-from .parser import ExpressionError, is_expression, parse_expression, strip_expression
 from .yaml_source import load_yaml
 
 __all__ = [
@@ -61,44 +59,9 @@ __all__ = [
 ]
 
 MAX_SOURCE_BYTES = 128 * 1024
-MAX_ASSIGNMENTS = 50
 MAX_CONDITIONS = 50
 MAX_BRANCHES = 10
 MAX_PARALLEL_DEPTH = 2
-
-HTTP_METHODS = {
-    "http.get": "GET",
-    "http.post": "POST",
-    "http.put": "PUT",
-    "http.patch": "PATCH",
-    "http.delete": "DELETE",
-    "http.request": None,  # method from args
-}
-_HTTP_ARGS = {"url", "body", "headers", "query", "timeout", "auth"}
-_HTTP_UNSUPPORTED_ARGS = {"private_service_name"}
-LOG_SEVERITIES = (
-    "DEFAULT",
-    "DEBUG",
-    "INFO",
-    "NOTICE",
-    "WARNING",
-    "ERROR",
-    "CRITICAL",
-    "ALERT",
-    "EMERGENCY",
-)
-RETRY_PREDICATES = (
-    "http.default_retry_predicate",
-    "http.default_retry_predicate_non_idempotent",
-    "retry.always",
-    "retry.never",
-)
-# Built-in policies: predicate, max_retries, and retry.default_backoff (1 s, 60 s, x1.25).
-RETRY_POLICIES = {
-    "http.default_retry": "http.default_retry_predicate",
-    "http.default_retry_non_idempotent": "http.default_retry_predicate_non_idempotent",
-}
-_DEFAULT_BACKOFF = Backoff(Const(1), Const(60), Const(1.25))
 
 _KIND_KEYS: dict[str, set[str]] = {
     "assign": {"assign"},
@@ -112,7 +75,6 @@ _KIND_KEYS: dict[str, set[str]] = {
     "parallel": {"parallel"},
 }
 _ALL_STEP_KEYS = set().union(*_KIND_KEYS.values()) | {"next"}
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SPECIAL_NEXT = ("end", "break", "continue")
 
 
@@ -139,41 +101,18 @@ class _Ctx:
     parallel_depth: int = 0
 
 
-@dataclass(frozen=True)
-class _RoutineRef:
-    name: str
-    arg_names: tuple[str, ...] | None  # None: a retry predicate (called with the error)
-    routine: str
-    step: str
+class _Loader(CallLoader):
+    """Reads the structure: subworkflows, step lists, steps and control flow.
 
+    Recursive descent over the YAML document; values, calls and retry policies are
+    read by the bases, :class:`.loader_values.ValueLoader` and
+    :class:`.loader_calls.CallLoader`.
+    """
 
-class _Loader:
     def __init__(self, source: str) -> None:
+        super().__init__()
         self.source = source
-        self.routine = ""
         self.step_names: set[str] = set()
-        self.refs: list[_RoutineRef] = []
-        self.step = ""
-
-    # -- errors -------------------------------------------------------------------------
-
-    def _syntax(self, message: str) -> NoReturn:
-        raise WorkflowSyntaxError(message, routine=self.routine or None, step=self.step or None)
-
-    def _unsupported(self, message: str) -> NoReturn:
-        raise UnsupportedSyntaxError(
-            f"{message} is not supported by the local emulator",
-            routine=self.routine or None,
-            step=self.step or None,
-        )
-
-    @contextmanager
-    def _at(self, step: str) -> Iterator[None]:
-        outer, self.step = self.step, step
-        try:
-            yield
-        finally:
-            self.step = outer
 
     # -- workflow and routines ----------------------------------------------------------
 
@@ -186,7 +125,7 @@ class _Loader:
             self._syntax("the workflow has no 'main' subworkflow")
         routines: dict[str, Routine] = {}
         for name, spec in document.items():
-            if not isinstance(name, str) or not _NAME_RE.match(name):
+            if not isinstance(name, str) or not NAME_RE.match(name):
                 self._syntax(f"invalid subworkflow name {name!r}")
             routines[name] = self._routine(name, spec)
         self.routine = ""
@@ -221,28 +160,9 @@ class _Loader:
                 params.append(Param(str(pname), default, required=False))
             else:
                 self._syntax(f"invalid parameter {item!r}")
-            if not _NAME_RE.match(params[-1].name):
+            if not NAME_RE.match(params[-1].name):
                 self._syntax(f"invalid parameter name {params[-1].name!r}")
         return tuple(params)
-
-    def _check_ref(self, ref: _RoutineRef, routines: dict[str, Routine]) -> None:
-        self.routine, self.step = ref.routine, ref.step
-        target = routines.get(ref.name)
-        if target is None:
-            if "." in ref.name:
-                self._unsupported(f"call '{ref.name}'")
-            self._syntax(f"calls '{ref.name}', but no subworkflow has that name")
-        if ref.arg_names is None:
-            if not target.params:
-                self._syntax(f"retry predicate '{ref.name}' must take one parameter (the error)")
-            return
-        names = {p.name for p in target.params}
-        for arg in ref.arg_names:
-            if arg not in names:
-                self._syntax(f"'{ref.name}' has no parameter '{arg}'")
-        missing = [p.name for p in target.params if p.required and p.name not in ref.arg_names]
-        if missing:
-            self._syntax(f"calls '{ref.name}' without its parameter(s) {', '.join(missing)}")
 
     # -- blocks and steps ---------------------------------------------------------------
 
@@ -303,7 +223,7 @@ class _Loader:
         if kind == "assign":
             return AssignBody(self._assignments(spec["assign"]))
         if kind == "call":
-            return self._call(spec, ctx)
+            return self._call(spec, ctx.routine)
         if kind == "switch":
             return SwitchBody(self._switch(spec["switch"], ctx))
         if kind == "raise":
@@ -340,130 +260,6 @@ class _Loader:
                 "an enclosing list, not across a for loop or parallel branch)"
             )
         return target
-
-    # -- values -------------------------------------------------------------------------
-
-    def _template(self, value: Any) -> Template:
-        if isinstance(value, str):
-            if is_expression(value):
-                return ExprTemplate(self._expression(strip_expression(value)), value)
-            return Const(value)
-        if value is None or isinstance(value, bool | int | float):
-            return Const(value)
-        if isinstance(value, list):
-            items = tuple(self._template(v) for v in value)
-            if all(isinstance(i, Const) for i in items):
-                return Const([i.value for i in items if isinstance(i, Const)])
-            return ListTemplate(items)
-        if isinstance(value, dict):
-            entries = []
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    self._syntax(f"map keys are strings; quote {key!r}")
-                entries.append((key, self._template(item)))
-            return MapTemplate(tuple(entries))
-        self._syntax(f"{value!r} is not a Workflows value")
-
-    def _map(self, value: Any, what: str) -> MapTemplate:
-        template = self._template({} if value is None else value)
-        if not isinstance(template, MapTemplate):
-            self._syntax(f"{what} must be a map")
-        return template
-
-    def _expression(self, text: str) -> Node:
-        try:
-            node = parse_expression(text)
-        except ExpressionError as exc:
-            self._syntax(str(exc))
-        for name in sorted(node.functions()):
-            if name not in FUNCTIONS:
-                self._unsupported(f"function '{name}()'")
-        return node
-
-    def _target(self, text: Any) -> Target:
-        if not isinstance(text, str):
-            self._syntax(f"cannot assign to {text!r}")
-        node = self._expression(text)
-        path: list[Node] = []
-        while isinstance(node, Attr | Index):
-            path.append(Literal(node.name) if isinstance(node, Attr) else node.key)
-            node = node.target
-        if not isinstance(node, Var):
-            self._syntax(f'cannot assign to {text!r}: write a name or a path like a.b or a["k"]')
-        return Target(node.name, tuple(reversed(path)), text)
-
-    def _assignments(self, raw: Any) -> tuple[tuple[Target, Template], ...]:
-        if not isinstance(raw, list) or not raw:
-            self._syntax("'assign' is a list of one-key maps {target: value}")
-        if len(raw) > MAX_ASSIGNMENTS:
-            self._syntax(f"at most {MAX_ASSIGNMENTS} assignments per step; split the step")
-        items = []
-        for item in raw:
-            if not isinstance(item, dict) or len(item) != 1:
-                self._syntax(f"each assignment is a one-key map, got {item!r}")
-            ((target, value),) = item.items()
-            items.append((self._target(target), self._template(value)))
-        return tuple(items)
-
-    # -- calls --------------------------------------------------------------------------
-
-    def _call(self, spec: dict[str, Any], ctx: _Ctx) -> CallBody:
-        function = spec["call"]
-        if not isinstance(function, str) or not function:
-            self._syntax("'call' names a function or subworkflow")
-        args = self._map(spec.get("args"), "'args'")
-        result = self._target(spec["result"]) if "result" in spec else None
-        if result is not None and result.path:
-            self._syntax("'result' is a variable name")
-        if function in HTTP_METHODS:
-            self._http_args(function, args)
-        elif function == "sys.log":
-            self._log_args(args)
-        elif function == "sys.sleep":
-            if set(args.names()) != {"seconds"}:
-                self._syntax("sys.sleep takes exactly one argument: seconds")
-        elif "." in function or not _NAME_RE.match(function):
-            self._unsupported(f"call '{function}'")
-        else:
-            self.refs.append(_RoutineRef(function, tuple(args.names()), ctx.routine, self.step))
-        return CallBody(function, args, result)
-
-    def _http_args(self, function: str, args: MapTemplate) -> None:
-        allowed = _HTTP_ARGS | ({"method"} if function == "http.request" else set())
-        for key in args.names():
-            if key in _HTTP_UNSUPPORTED_ARGS:
-                self._unsupported(f"{function} argument '{key}'")
-            if key not in allowed:
-                self._syntax(f"{function} has no argument '{key}'")
-        required = ["url", "method"] if function == "http.request" else ["url"]
-        for key in required:
-            if args.get(key) is None:
-                self._syntax(f"{function} needs '{key}'")
-        auth = args.get("auth")
-        if isinstance(auth, MapTemplate):
-            for key in auth.names():
-                if key not in ("type", "audience", "scopes"):
-                    self._syntax(f"auth has no field '{key}'")
-            kind = auth.get("type")
-            if isinstance(kind, Const):
-                if kind.value == "OAuth2":
-                    self._unsupported("auth type OAuth2 (use OIDC for Cloud Run)")
-                if kind.value != "OIDC":
-                    self._syntax(f"auth type must be OIDC or OAuth2, got {kind.value!r}")
-        elif isinstance(auth, Const) and auth.value is not None:
-            self._syntax("auth must be a map {type: OIDC, audience: ...}")
-
-    def _log_args(self, args: MapTemplate) -> None:
-        keys = set(args.names())
-        payloads = keys & {"data", "text", "json"}
-        if len(payloads) != 1:
-            self._syntax("sys.log takes exactly one of data, text or json")
-        extra = keys - {"data", "text", "json", "severity"}
-        if extra:
-            self._syntax(f"sys.log has no argument '{sorted(extra)[0]}'")
-        severity = args.get("severity")
-        if isinstance(severity, Const) and severity.value not in LOG_SEVERITIES:
-            self._syntax(f"severity must be one of {', '.join(LOG_SEVERITIES)}")
 
     # -- control flow -------------------------------------------------------------------
 
@@ -503,58 +299,15 @@ class _Loader:
         if "next" in raw:
             self._syntax("put 'next' on the step, not inside 'try'")
         body = self._body(raw, ctx)
-        retry = self._retry(spec["retry"], ctx) if "retry" in spec else None
+        retry = self._retry(spec["retry"], ctx.routine) if "retry" in spec else None
         handler = self._except(spec["except"], ctx) if "except" in spec else None
         return TryBody(body, retry, handler)
-
-    def _retry(self, raw: Any, ctx: _Ctx) -> RetryPolicy:
-        if isinstance(raw, str):
-            name = self._reference(raw, "retry")
-            if name not in RETRY_POLICIES:
-                self._unsupported(f"retry policy '{raw}'")
-            return RetryPolicy(RETRY_POLICIES[name], Const(5), _DEFAULT_BACKOFF)
-        if not isinstance(raw, dict):
-            self._syntax("'retry' is ${http.default_retry} or {predicate, max_retries, backoff}")
-        for key in raw:
-            if key not in ("predicate", "max_retries", "backoff"):
-                self._syntax(f"retry has no field '{key}'")
-        if "predicate" not in raw or "max_retries" not in raw:
-            self._syntax("a custom retry needs 'predicate' and 'max_retries'")
-        predicate = self._reference(raw["predicate"], "predicate")
-        if "." in predicate:
-            if predicate not in RETRY_PREDICATES:
-                self._unsupported(f"retry predicate '{predicate}'")
-        else:
-            self.refs.append(_RoutineRef(predicate, None, ctx.routine, self.step))
-        backoff = _DEFAULT_BACKOFF
-        if "backoff" in raw:
-            spec = raw["backoff"]
-            fields = ("initial_delay", "max_delay", "multiplier")
-            if not isinstance(spec, dict) or set(spec) - set(fields):
-                self._syntax("backoff is {initial_delay, max_delay, multiplier}")
-            defaults = (Const(1), Const(60), Const(1.25))
-            backoff = Backoff(
-                *(
-                    self._template(spec[f]) if f in spec else d
-                    for f, d in zip(fields, defaults, strict=True)
-                )
-            )
-        return RetryPolicy(predicate, self._template(raw["max_retries"]), backoff)
-
-    def _reference(self, raw: Any, what: str) -> str:
-        """``${name}`` or ``${http.default_retry}``: a reference, not an evaluated value."""
-        if not is_expression(raw):
-            self._syntax(f"{what} is a reference such as ${{my_predicate}}, got {raw!r}")
-        name = strip_expression(raw).strip()
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
-            self._syntax(f"{what} must name a subworkflow or built-in, got {raw!r}")
-        return name
 
     def _except(self, raw: Any, ctx: _Ctx) -> ExceptClause:
         if not isinstance(raw, dict) or "steps" not in raw or set(raw) - {"as", "steps"}:
             self._syntax("'except' is {as: name, steps: [...]}")
         as_name = raw.get("as")
-        if as_name is not None and (not isinstance(as_name, str) or not _NAME_RE.match(as_name)):
+        if as_name is not None and (not isinstance(as_name, str) or not NAME_RE.match(as_name)):
             self._syntax(f"'as' names a variable, got {as_name!r}")
         return ExceptClause(as_name, self._block(raw["steps"], ctx))
 
@@ -565,9 +318,9 @@ class _Loader:
             if key not in ("value", "index", "in", "range", "steps"):
                 self._syntax(f"'for' has no field '{key}'")
         value, index = raw.get("value"), raw.get("index")
-        if not isinstance(value, str) or not _NAME_RE.match(value):
+        if not isinstance(value, str) or not NAME_RE.match(value):
             self._syntax("'for' needs 'value': the loop variable's name")
-        if index is not None and (not isinstance(index, str) or not _NAME_RE.match(index)):
+        if index is not None and (not isinstance(index, str) or not NAME_RE.match(index)):
             self._syntax("'index' names a variable")
         if ("in" in raw) == ("range" in raw):
             self._syntax("'for' needs exactly one of 'in' and 'range'")
@@ -597,7 +350,7 @@ class _Loader:
             )
         shared = raw.get("shared", [])
         if not isinstance(shared, list) or not all(
-            isinstance(n, str) and _NAME_RE.match(n) for n in shared
+            isinstance(n, str) and NAME_RE.match(n) for n in shared
         ):
             self._syntax("'shared' is a list of variable names")
         if ("branches" in raw) == ("for" in raw):
@@ -614,13 +367,17 @@ class _Loader:
         if "for" in raw:
             loop = self._loop(raw["for"], replace(inner, loop="parallel"))
             return ParallelBody(tuple(shared), limit_template, None, loop)
-        branches = raw["branches"]
-        if not isinstance(branches, list) or not branches:
+        branches = self._branches(raw["branches"], inner)
+        return ParallelBody(tuple(shared), limit_template, branches, None)
+
+    def _branches(self, raw: Any, inner: _Ctx) -> tuple[tuple[str, Block], ...]:
+        """Named branches; a branch name shares the namespace of step names."""
+        if not isinstance(raw, list) or not raw:
             self._syntax("'branches' is a list of {name: {steps: [...]}} maps")
-        if len(branches) > MAX_BRANCHES:
+        if len(raw) > MAX_BRANCHES:
             self._syntax(f"at most {MAX_BRANCHES} branches per parallel step")
         parsed = []
-        for item in branches:
+        for item in raw:
             if not isinstance(item, dict) or len(item) != 1:
                 self._syntax(
                     f"each branch is a one-key map {{name: {{steps: [...]}}}}, got {item!r}"
@@ -632,4 +389,4 @@ class _Loader:
                 self._syntax(f"branch name {name!r} is already a step name")
             self.step_names.add(str(name))
             parsed.append((str(name), self._block(spec["steps"], inner)))
-        return ParallelBody(tuple(shared), limit_template, tuple(parsed), None)
+        return tuple(parsed)

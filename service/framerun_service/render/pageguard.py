@@ -1,0 +1,232 @@
+"""The page's only way out: answers every request a composition's page makes.
+
+The page is served from a virtual HTTPS origin by request interception, so site
+files load like a real web site (fonts, modules, fetch, media byte ranges). This
+module is where those answers are made: site files (with HyperFrames' font rules
+applied to the entry document and sub-compositions), bundled font faces, public
+https: URLs fetched through the network guard (``netguard.py`` decides what is
+allowed) and refusals for everything else, collected so the render can fail with
+ASSET_FETCH_FAILED naming them. It knows nothing of seeking or capturing frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from playwright.sync_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Page,
+    Request,
+    Route,
+    WebSocketRoute,
+)
+
+from framerun_service.core.errors import AssetFetchFailedError
+from framerun_service.render.fontrules import compile_fonts
+from framerun_service.render.fontset import face_path
+from framerun_service.render.netguard import (
+    FIX,
+    Fetcher,
+    Kind,
+    Refusal,
+    RefusedError,
+    Resolver,
+    classify,
+    console_urls,
+    display_url,
+    guarded_fetch,
+)
+from framerun_service.render.site import (
+    RangeNotSatisfiableError,
+    byte_range,
+    read_range,
+    resolve_site_path,
+)
+from framerun_service.render.subcomp import rewrite_asset_paths
+
+__all__ = ["PageGuard"]
+
+IGNORED_MISSING = frozenset({"/favicon.ico"})
+# The HyperFrames adapter marks its fetches of sub-composition files with this header:
+# they get the font rules HyperFrames applies when it inlines them.
+COMPOSITION_HEADER = "x-framerun-composition"
+MAX_LISTED = 5
+
+
+class PageGuard:
+    """One page's network: serves the site, fetches allowed https: URLs, records refusals.
+
+    Requests the route never sees (file: and mixed content refused by Chrome
+    itself, fetch() of unsupported schemes) are caught from ``requestfailed`` and
+    console events; WebSockets are intercepted and closed before they connect.
+
+    The entry document and the sub-composition files are served with HyperFrames'
+    font rules applied (``fontrules.py``); the bundled faces they name come from
+    the font set.
+    """
+
+    def __init__(
+        self, project_dir: Path, *, resolver: Resolver, fetcher: Fetcher, entry: str = ""
+    ) -> None:
+        self.project_dir = project_dir
+        self.entry = entry
+        self.resolver = resolver
+        self.fetcher = fetcher
+        self._refusals: dict[str, Refusal] = {}
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        return list(self._refusals.values())
+
+    def refuse(self, url: str, reason: str, resource_type: str = "") -> None:
+        self._refusals.setdefault(url, Refusal(url, reason, resource_type))
+
+    def attach(self, context: BrowserContext, page: Page) -> None:
+        context.route("**/*", self.route)
+        context.route_web_socket(re.compile(".*"), self.websocket)
+        page.on("requestfailed", self.request_failed)
+        page.on("console", self.console)
+
+    def route(self, route: Route) -> None:
+        request = route.request
+        decision = classify(request.url)
+        try:
+            if decision.kind is Kind.SITE:
+                self._serve_site(route)
+            elif decision.kind is Kind.FONTS:
+                self._serve_font(route)
+            elif decision.kind is Kind.FETCH:
+                self._fetch(route)
+            else:
+                self.refuse(request.url, decision.reason, request.resource_type)
+                route.abort("blockedbyclient")
+        except OSError as exc:  # a site file that vanished or is unreadable
+            self.refuse(request.url, f"could not be read ({exc.strerror or exc})")
+            with contextlib.suppress(Error):
+                route.abort("failed")
+        except Error:
+            pass  # the page closed while the answer was on its way
+
+    def _serve_site(self, route: Route) -> None:
+        request = route.request
+        url_path = unquote(urlsplit(request.url).path)
+        path = resolve_site_path(self.project_dir, url_path)
+        if path is None:
+            if url_path not in IGNORED_MISSING:
+                self.refuse(request.url, "not in the composition folder", request.resource_type)
+            route.fulfill(status=404, body=b"not found")
+            return
+        compiled = self._compiled(request, path, url_path)
+        if compiled is not None:
+            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=compiled)
+            return
+        size = path.stat().st_size
+        headers = {
+            "content-type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            "accept-ranges": "bytes",
+        }
+        try:
+            span = byte_range(request.headers.get("range"), size)
+        except RangeNotSatisfiableError:
+            route.fulfill(status=416, headers={"content-range": f"bytes */{size}"}, body=b"")
+            return
+        if span is None:
+            route.fulfill(status=200, headers=headers, body=path.read_bytes())
+            return
+        first, last = span
+        headers["content-range"] = f"bytes {first}-{last}/{size}"
+        route.fulfill(status=206, headers=headers, body=read_range(path, first, last))
+
+    def _compiled(self, request: Request, path: Path, url_path: str) -> bytes | None:
+        """The entry document or a sub-composition file with the font rules applied, else None."""
+        if path.suffix.lower() not in (".html", ".htm"):
+            return None
+        entry = (
+            request.is_navigation_request()
+            and request.frame.parent_frame is None
+            and url_path.lstrip("/") == self.entry
+        )
+        if not entry and request.headers.get(COMPOSITION_HEADER) != "1":
+            return None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            return None  # not text HyperFrames could compile either: served as it is
+        if not entry:
+            text = rewrite_asset_paths(text, url_path.lstrip("/"), self._site_has)
+        return compile_fonts(text, entry=entry).encode("utf-8")
+
+    def _site_has(self, rel: str) -> bool:
+        return resolve_site_path(self.project_dir, rel) is not None
+
+    def _serve_font(self, route: Route) -> None:
+        request = route.request
+        path = face_path(unquote(urlsplit(request.url).path).lstrip("/"))
+        if path is None:
+            self.refuse(request.url, "not a bundled font face", request.resource_type)
+            route.fulfill(status=404, body=b"not found")
+            return
+        route.fulfill(
+            status=200,
+            headers={"content-type": "font/woff2", "access-control-allow-origin": "*"},
+            body=path.read_bytes(),
+        )
+
+    def _fetch(self, route: Route) -> None:
+        request = route.request
+        try:
+            response = guarded_fetch(
+                request.method,
+                request.url,
+                list(request.headers.items()),
+                request.post_data_buffer,
+                resolver=self.resolver,
+                fetcher=self.fetcher,
+            )
+        except RefusedError as exc:
+            reason = (
+                exc.reason if exc.url == request.url else f"redirects to {exc.url}: {exc.reason}"
+            )
+            self.refuse(request.url, reason, request.resource_type)
+            route.abort("blockedbyclient")
+            return
+        if response.status >= 400:
+            self.refuse(request.url, f"answered HTTP {response.status}", request.resource_type)
+        route.fulfill(status=response.status, headers=dict(response.headers), body=response.body)
+
+    def websocket(self, ws: WebSocketRoute) -> None:
+        # Not connected to the server: the page gets a closed socket.
+        self.refuse(ws.url, classify(ws.url).reason, "websocket")
+        ws.close(code=1008, reason="blocked by framerun")
+
+    def request_failed(self, request: Request) -> None:
+        decision = classify(request.url)
+        if decision.kind is Kind.BLOCK:
+            self.refuse(request.url, decision.reason, request.resource_type)
+
+    def console(self, message: ConsoleMessage) -> None:
+        for url in console_urls(message.text):
+            decision = classify(url)
+            if decision.kind is Kind.BLOCK:
+                self.refuse(url, decision.reason)
+
+    def error(self) -> AssetFetchFailedError | None:
+        """The refusals so far as one error (None if there were none)."""
+        refusals = self.refusals
+        if not refusals:
+            return None
+        listed = "; ".join(f"{display_url(r.url)} ({r.reason})" for r in refusals[:MAX_LISTED])
+        if len(refusals) > MAX_LISTED:
+            listed += f"; and {len(refusals) - MAX_LISTED} more"
+        missing = all(r.reason == "not in the composition folder" for r in refusals)
+        fix = "add the files to the composition folder or fix their paths" if missing else FIX
+        noun = "URL" if len(refusals) == 1 else "URLs"
+        return AssetFetchFailedError(
+            f"the page requested {len(refusals)} {noun} it could not load: {listed}; {fix}"
+        )
