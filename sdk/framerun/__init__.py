@@ -7,10 +7,7 @@ Google Cloud clients when a distributed render first talks to the cloud.
 from framerun.batch import BatchLineResult as BatchLineResult
 from framerun.batch import BatchReport as BatchReport
 from framerun.batch import render_batch as render_batch
-from framerun.cloudrun import RenderHandle as RenderHandle
-from framerun.cloudrun import cancel_render as cancel_render
 from framerun.cloudrun import render_to_cloud_run as render_to_cloud_run
-from framerun.cloudrun import resume_render as resume_render
 from framerun.costs import Costs as Costs
 from framerun.costs import estimate_costs as estimate_costs
 from framerun.errors import ArgumentTooLargeError as ArgumentTooLargeError
@@ -43,9 +40,12 @@ from framerun.errors import WorkflowsAccessDeniedError as WorkflowsAccessDeniedE
 from framerun.errors import WorkflowsUnavailableError as WorkflowsUnavailableError
 from framerun.executions import ExecutionsApi as ExecutionsApi
 from framerun.executions import executions_client as executions_client
+from framerun.progress_records import RenderErrorInfo as RenderErrorInfo
+from framerun.progress_records import RenderProgress as RenderProgress
 from framerun.render import render as render
-from framerun.render_progress import RenderErrorInfo as RenderErrorInfo
-from framerun.render_progress import RenderProgress as RenderProgress
+from framerun.render_control import cancel_render as cancel_render
+from framerun.render_control import resume_render as resume_render
+from framerun.render_handle import RenderHandle as RenderHandle
 from framerun.render_progress import get_render_progress as get_render_progress
 from framerun.render_progress import wait_for_render as wait_for_render
 from framerun.sites import SiteHandle as SiteHandle

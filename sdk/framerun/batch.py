@@ -20,22 +20,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from framerun.cloudrun import (
-    PreparedRender,
-    check_output_key,
-    prepare_render,
-    start_prepared,
-    validate_render_config,
-)
-from framerun.executions import ExecutionsApi, owned_executions, translated
-from framerun.render_progress import (
+from framerun.cloudrun import start_prepared
+from framerun.executions import (
     CANCELLED,
     FAILED,
     SUCCEEDED,
-    RenderErrorInfo,
-    execution_errors,
+    ExecutionsApi,
     execution_status,
+    owned_executions,
+    translated,
 )
+from framerun.progress_records import RenderErrorInfo, execution_errors
+from framerun.render_request import PreparedRender, prepare_render
+from framerun.render_validation import check_output_key, validate_render_config
 from framerun.sites import deploy_site, hash_site, owned_storage
 from framerun.target import CloudRunTarget
 from framerun_service.core.errors import BatchInvalidError, FramerunError, InvalidInputError

@@ -36,8 +36,8 @@ from framerun.target import CloudRunTarget
 from framerun_service.core.errors import InvalidConfigError
 
 if TYPE_CHECKING:
-    from framerun.cloudrun import RenderHandle
-    from framerun.render_progress import RenderProgress
+    from framerun.progress_records import RenderProgress
+    from framerun.render_handle import RenderHandle
 
 __all__ = ["EXIT_INTERRUPTED", "CloudRunSeams", "cloudrun"]
 
@@ -318,7 +318,7 @@ def _echo_progress(state: RenderProgress) -> None:
 @click.pass_context
 def cancel(ctx: click.Context, execution: str, **connection: Any) -> None:
     """Cancel the render of EXECUTION. Finished chunks stay in the bucket for `resume`."""
-    from framerun.cloudrun import cancel_render
+    from framerun.render_control import cancel_render
 
     seams = seams_of(ctx)
     with errors_as_exit():
@@ -335,7 +335,7 @@ def cancel(ctx: click.Context, execution: str, **connection: Any) -> None:
 @click.pass_context
 def resume(ctx: click.Context, execution: str, as_json: bool, **connection: Any) -> None:
     """Run a failed or cancelled render again; chunks already rendered are reused."""
-    from framerun.cloudrun import resume_render
+    from framerun.render_control import resume_render
 
     seams = seams_of(ctx)
     with errors_as_exit():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from framerun.render_progress import RenderProgress
+    from framerun.progress_records import RenderProgress
 
 
 class CloudRenderProgressBar:

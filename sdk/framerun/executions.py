@@ -216,7 +216,7 @@ def render_refs(execution: Execution) -> tuple[str, str]:
     from framerun_service.core.storage import parse_gs_uri
 
     try:
-        argument = ExecutionArgument.from_json(execution.argument)
+        argument = ExecutionArgument.from_text(execution.argument)
         bucket, _ = parse_gs_uri(argument.request_uri)
     except FramerunError:
         raise InvalidInputError(

@@ -10,12 +10,8 @@ has been verified. Temporary files live in a per-request folder.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,77 +33,9 @@ from framerun_service.core.wire import (
     plan_uri,
     result_uri,
 )
+from framerun_service.engine_state import Engine
 
 JSON = "application/json"
-
-
-@dataclass
-class Engine:
-    """Per-instance state: the warm browser and extracted sites, reused across requests."""
-
-    work_dir: Path
-    _session: Any = None
-    _sites: dict[str, Path] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pid: int = 0
-
-    def scratch(self) -> Path:
-        """This process's scratch folder under ``work_dir``.
-
-        A worker SIGKILLed mid-request leaves its temporary files behind, and on
-        Cloud Run /tmp is memory: the first use in a process removes the folders
-        of processes that no longer exist.
-        """
-        pid = os.getpid()
-        folder = self.work_dir / f"pid-{pid}"
-        if self._pid != pid:
-            self._pid = pid
-            self._sites.clear()  # a forked child must not trust its parent's folders
-            for stale in self.work_dir.glob("pid-*"):
-                if stale != folder and not _alive(stale.name.removeprefix("pid-")):
-                    shutil.rmtree(stale, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    def session(self) -> Any:
-        from framerun_service.render.browser import BrowserSession
-
-        if self._session is None:
-            self._session = BrowserSession()
-        return self._session
-
-    def site(self, storage: Storage, site_uri: str, expected_hash: str | None = None) -> Path:
-        """The extracted site for ``site_uri`` (cached per instance by its tree hash)."""
-        from framerun_service.render.archive import extract_site_archive
-        from framerun_service.render.site import site_tree_hash
-
-        with self._lock:
-            cached = self._sites.get(site_uri)
-            if cached is not None and cached.is_dir():
-                return cached
-            root = self.scratch() / "sites"
-            root.mkdir(parents=True, exist_ok=True)
-            dest = Path(tempfile.mkdtemp(prefix="site-", dir=root))
-            try:
-                with tempfile.TemporaryDirectory(dir=self.scratch()) as tmp:
-                    archive = Path(tmp) / "site.tar.gz"
-                    storage.download_to(site_uri, archive)
-                    extract_site_archive(archive, dest)
-                if expected_hash is not None and site_tree_hash(dest) != expected_hash:
-                    raise PlanHashMismatchError(
-                        f"the site at {site_uri} changed since it was planned; "
-                        "plan the render again"
-                    )
-            except BaseException:
-                shutil.rmtree(dest, ignore_errors=True)  # refused or failed: keep nothing
-                raise
-            self._sites[site_uri] = dest
-            return dest
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
 
 
 # ---- plan -----------------------------------------------------------------------------
@@ -131,18 +59,48 @@ def plan_request(storage: Storage, body: dict[str, Any], *, bucket: str) -> Plan
 
 
 def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> dict[str, Any]:
-    from framerun_service.render.chrome import browser_version
+    """Plan a render, prove the page renders here, and store plan.json once.
+
+    The probe runs before anything is stored, so a composition that cannot render
+    (fonts, GPU, network guard) fails before any chunk fans out.
+    """
     from framerun_service.render.chunk import page_spec
+    from framerun_service.render.probe import probe_composition
+
+    started = time.perf_counter()
+    the_plan, site, warnings = _make_plan(storage, engine, req)
+    # Fonts, the GPU and the network guard fail here, before any chunk fans out.
+    probe_composition(
+        engine.session(), page_spec(the_plan, site), last_frame=the_plan.frame_end - 1
+    )
+    seconds = round(time.perf_counter() - started, 3)
+    uri = _store_plan(storage, req, the_plan, seconds=seconds, bucket=bucket)
+    return PlanReply(
+        plan_uri=uri,
+        plan_hash=the_plan.plan_hash,
+        total_frames=the_plan.total_frames,
+        chunk_count=len(the_plan.chunks),
+        output_uri=req.output_uri,
+        max_parallel_chunks=the_plan.max_parallel_chunks,
+        warnings=warnings,
+    ).to_json()
+
+
+def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Any, Path, list[str]]:
+    """The plan of the request's site and config, the extracted site, and the warnings.
+
+    Everything that decides the output goes into the plan (and its hash): the site's
+    tree hash, this build's browser and font set, the clips to mix, the encoder.
+    """
+    from framerun_service.render.chrome import browser_version
     from framerun_service.render.composition import load_composition
     from framerun_service.render.config import RenderConfig
     from framerun_service.render.fontset import fontset_version
     from framerun_service.render.media import composition_clips
     from framerun_service.render.plan import make_plan
-    from framerun_service.render.probe import probe_composition
     from framerun_service.render.settings import engine_settings
     from framerun_service.render.site import site_tree_hash
 
-    started = time.perf_counter()
     config = RenderConfig.from_json(req.config)
     site = engine.site(storage, req.site_uri)
     comp = load_composition(site, entry=config.composition, overrides=config.overrides())
@@ -163,16 +121,23 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
         jpeg_quality=engine_settings().jpeg_quality,
         chrome_args=engine_settings().extra_chrome_args,
     )
-    # Fonts, the GPU and the network guard fail here, before any chunk fans out.
-    probe_composition(
-        engine.session(), page_spec(the_plan, site), last_frame=the_plan.frame_end - 1
-    )
+    return the_plan, site, warnings
+
+
+def _store_plan(
+    storage: Storage, req: PlanRequest, the_plan: Any, *, seconds: float, bucket: str
+) -> str:
+    """Write plan.json once (create-only) and answer its URI.
+
+    A retried plan finds its own object and reuses it; an object planned from other
+    inputs under the same renderId is refused rather than overwritten.
+    """
     envelope = PlanEnvelope(
         render_id=req.render_id,
         site_uri=req.site_uri,
         output_uri=req.output_uri,
         plan=the_plan.to_json(),
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=seconds,
     )
     uri = plan_uri(bucket, req.render_id)
     created = storage.upload_bytes_if_absent(
@@ -185,15 +150,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
         raise PlanHashMismatchError(
             f"render {req.render_id} was already planned with different inputs; use a new renderId"
         )
-    return PlanReply(
-        plan_uri=uri,
-        plan_hash=the_plan.plan_hash,
-        total_frames=the_plan.total_frames,
-        chunk_count=len(the_plan.chunks),
-        output_uri=req.output_uri,
-        max_parallel_chunks=the_plan.max_parallel_chunks,
-        warnings=warnings,
-    ).to_json()
+    return uri
 
 
 def _check_output_name(output_uri: str, container: str) -> None:
@@ -287,7 +244,7 @@ def render_chunk(
         return ChunkReply(record, cached=True).to_json()
     started = time.perf_counter()
     site = engine.site(storage, envelope.site_uri, the_plan.site_hash)
-    with tempfile.TemporaryDirectory(dir=_work(engine)) as tmp:
+    with tempfile.TemporaryDirectory(dir=engine.scratch()) as tmp:
         out = Path(tmp) / f"chunk.{the_plan.encoder.extension}"
         result = render(engine.session(), the_plan, spec, site, out)
         seconds = time.perf_counter() - started
@@ -313,7 +270,6 @@ def assemble(
     storage: Storage, engine: Engine, req: AssembleRequest, *, bucket: str
 ) -> dict[str, Any]:
     from framerun_service.render.encoding import PNG_SEQUENCE
-    from framerun_service.render.finish import finish_render
 
     the_plan, envelope = _load_plan(storage, req.plan_uri, req.plan_hash)
     if req.chunk_count != len(the_plan.chunks):
@@ -336,23 +292,14 @@ def assemble(
             "choose another output key"
         )
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=_work(engine)) as tmp:
+    with tempfile.TemporaryDirectory(dir=engine.scratch()) as tmp:
         out = Path(tmp) / f"output.{the_plan.encoder.extension}"
         if the_plan.encoder.container == PNG_SEQUENCE:
             result = _concat_png_tars(storage, the_plan, req, Path(tmp), out, bucket=bucket)
         else:
-            paths = []
-            for spec in the_plan.chunks:
-                path = Path(tmp) / f"{spec.index:05d}.{the_plan.encoder.extension}"
-                storage.download_to(_chunk_object(storage, the_plan, req, spec, bucket), path)
-                paths.append(path)
-            # The audio sources are site files: the site is fetched only when there is sound.
-            site = (
-                engine.site(storage, envelope.site_uri, the_plan.site_hash)
-                if the_plan.audio
-                else Path(tmp)
+            result = _join_encoded_chunks(
+                storage, engine, the_plan, envelope, req, Path(tmp), out, bucket=bucket
             )
-            result = finish_render(the_plan, paths, out, site_dir=site, work_dir=Path(tmp))
         if result.frames != the_plan.total_frames:
             raise ChunkMismatchError(
                 f"assembled {result.frames} frames, the plan has {the_plan.total_frames}"
@@ -379,6 +326,33 @@ def _chunk_object(
     if not _has_plan_hash(storage, uri, req.plan_hash):
         raise ChunkMismatchError(f"chunk {spec.index} ({uri}) is missing or from another plan")
     return uri
+
+
+def _join_encoded_chunks(
+    storage: Storage,
+    engine: Engine,
+    the_plan: Any,
+    envelope: PlanEnvelope,
+    req: AssembleRequest,
+    tmp: Path,
+    out: Path,
+    *,
+    bucket: str,
+) -> Any:
+    """The encoded chunks joined into the output, with the sound mixed in if there is any.
+
+    Every chunk is fetched first: joining and muxing need them all at once.
+    """
+    from framerun_service.render.finish import finish_render
+
+    paths = []
+    for spec in the_plan.chunks:
+        path = tmp / f"{spec.index:05d}.{the_plan.encoder.extension}"
+        storage.download_to(_chunk_object(storage, the_plan, req, spec, bucket), path)
+        paths.append(path)
+    # The audio sources are site files: the site is fetched only when there is sound.
+    site = engine.site(storage, envelope.site_uri, the_plan.site_hash) if the_plan.audio else tmp
+    return finish_render(the_plan, paths, out, site_dir=site, work_dir=tmp)
 
 
 def _concat_png_tars(
@@ -423,17 +397,3 @@ def _write_record(
 def _has_plan_hash(storage: Storage, uri: str, plan_hash: str) -> bool:
     info = storage.stat(uri)
     return info is not None and info.metadata.get(PLAN_HASH_METADATA) == plan_hash
-
-
-def _work(engine: Engine) -> Path:
-    return engine.scratch()
-
-
-def _alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True

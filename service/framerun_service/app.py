@@ -34,6 +34,7 @@ from framerun_service.core.wire import (
     NotifyRequest,
     RenderChunkRequest,
 )
+from framerun_service.engine_state import Engine
 from framerun_service.settings import ServiceSettings
 
 # Real Action bodies nest three levels (body → config → variables); anything far
@@ -42,26 +43,53 @@ MAX_JSON_DEPTH = 32
 _LOGGED_CHARS = 80  # request fields echoed into logs are cut to this
 
 
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 def create_app(
     settings: ServiceSettings | None = None,
     *,
     storage: Storage | None = None,
     verifier: OidcVerifier | None = None,
-    engine: actions.Engine | None = None,
+    engine: Engine | None = None,
 ) -> Flask:
     """Build the app; each dependency can be injected, else it is read from the environment."""
     settings = settings or ServiceSettings.from_env()
     storage = storage or Storage.from_env()
     verifier = verifier or OidcVerifier.from_env()
-    engine = engine or actions.Engine(work_dir=Path(settings.work_dir))
+    engine = engine or Engine(work_dir=Path(settings.work_dir))
     logs.configure()
 
     app = Flask("framerun_service")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["framerun.engine"] = engine
-    bucket = settings.render_bucket
+    app.extensions["framerun.engine"] = engine  # gunicorn_conf closes it when the worker exits
+    handlers = _action_handlers(storage, engine, settings)
 
-    handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.post("/")
+    def run_action() -> tuple[Response, int]:
+        return _answer_action(handlers, verifier, settings)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        return jsonify(_http_error_json(exc)), exc.code or 500
+
+    return app
+
+
+def _action_handlers(
+    storage: Storage, engine: Engine, settings: ServiceSettings
+) -> dict[str, Handler]:
+    """Each Action's handler: parse its body for this bucket, then run it.
+
+    Every request names objects in the one render bucket the service is configured
+    for; the parsers refuse any other.
+    """
+    bucket = settings.render_bucket
+    return {
         ACTION_PLAN: lambda b: actions.plan(
             storage, engine, actions.plan_request(storage, b, bucket=bucket), bucket=bucket
         ),
@@ -76,54 +104,66 @@ def create_app(
         ),
     }
 
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify({"status": "ok"})
 
-    @app.post("/")
-    def run_action() -> tuple[Response, int]:
-        started = time.perf_counter()
-        fields: dict[str, Any] = logs.trace_field(
-            request.headers.get(TRACE_HEADER), settings.project_id
+def _answer_action(
+    handlers: dict[str, Handler], verifier: OidcVerifier, settings: ServiceSettings
+) -> tuple[Response, int]:
+    """Run the request's Action and answer it; every outcome logs one structured line."""
+    started = time.perf_counter()
+    fields: dict[str, Any] = logs.trace_field(
+        request.headers.get(TRACE_HEADER), settings.project_id
+    )
+    try:
+        payload = _dispatch(handlers, verifier, fields)
+        status, level = 200, logging.INFO
+    except Exception as exc:
+        status, payload, level = _error_reply(exc, fields)
+    fields.update(status=status, seconds=round(time.perf_counter() - started, 3))
+    logs.log_request(level, f"{fields.get('action')} {status}", **fields)
+    return jsonify(payload), status
+
+
+def _dispatch(
+    handlers: dict[str, Handler], verifier: OidcVerifier, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Check the caller, read the body, and run the handler its ``Action`` names.
+
+    The caller is verified before the body is read, so an unauthenticated request
+    costs no parsing; what identifies the request is added to the log ``fields``.
+    """
+    verifier.verify_header(request.headers.get("Authorization"))
+    body = _json_body()
+    action = body.get("Action")
+    fields.update(
+        action=_loggable(action),
+        renderId=_loggable(body.get("renderId")),
+        chunk=_loggable(body.get("chunkIndex")),
+    )
+    if not isinstance(action, str) or action not in handlers:
+        raise InvalidRequestError(
+            f"unknown Action {str(action)[:40]!r}; expected one of {', '.join(ACTIONS)}"
         )
-        try:
-            verifier.verify_header(request.headers.get("Authorization"))
-            body = _json_body()
-            action = body.get("Action")
-            fields.update(
-                action=_loggable(action),
-                renderId=_loggable(body.get("renderId")),
-                chunk=_loggable(body.get("chunkIndex")),
-            )
-            if not isinstance(action, str) or action not in handlers:
-                raise InvalidRequestError(
-                    f"unknown Action {str(action)[:40]!r}; expected one of {', '.join(ACTIONS)}"
-                )
-            result = handlers[action](body)
-            status = 200
-            payload: dict[str, Any] = result
-            level = logging.INFO
-        except FramerunError as exc:
-            status, payload, level = exc.http_status, exc.to_json(), logging.WARNING
-            fields.update(code=exc.code)
-        except HTTPException as exc:  # e.g. 413 while reading an oversized body
-            status, payload, level = exc.code or 400, _http_error_json(exc), logging.WARNING
-            fields.update(code=payload["error"]["code"])
-        except Exception:
-            logging.getLogger("framerun.request").exception("unhandled error")
-            status = 500
-            internal = InternalError("internal error; see the service logs")
-            payload, level = internal.to_json(), logging.ERROR
-            fields.update(code=internal.code)
-        fields.update(status=status, seconds=round(time.perf_counter() - started, 3))
-        logs.log_request(level, f"{fields.get('action')} {status}", **fields)
-        return jsonify(payload), status
+    return handlers[action](body)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
-        return jsonify(_http_error_json(exc)), exc.code or 500
 
-    return app
+def _error_reply(exc: Exception, fields: dict[str, Any]) -> tuple[int, dict[str, Any], int]:
+    """A failure as (HTTP status, error body, log level); its code goes into ``fields``.
+
+    Typed errors keep their status (4xx never retried, 5xx/429 retried by the
+    workflow); anything unexpected is a 500 whose details stay in the service logs.
+    Call it from an ``except`` block: an unexpected error is logged with its traceback.
+    """
+    if isinstance(exc, FramerunError):
+        fields.update(code=exc.code)
+        return exc.http_status, exc.to_json(), logging.WARNING
+    if isinstance(exc, HTTPException):  # e.g. 413 while reading an oversized body
+        payload = _http_error_json(exc)
+        fields.update(code=payload["error"]["code"])
+        return exc.code or 400, payload, logging.WARNING
+    logging.getLogger("framerun.request").exception("unhandled error")
+    internal = InternalError("internal error; see the service logs")
+    fields.update(code=internal.code)
+    return 500, internal.to_json(), logging.ERROR
 
 
 def _http_error_json(exc: HTTPException) -> dict[str, Any]:

@@ -14,31 +14,36 @@ up set in production. Locally, point the verifier at the local issuer instead.
 
 Rejections carry generic messages (what failed would help an attacker probe); the
 precise reason is logged at INFO on the ``framerun.auth`` logger for operators.
+
+This module parses the token and checks its claims; fetching and caching the
+signing keys (x509 certs or JWKS, refreshed on an unknown ``kid``) is
+:mod:`framerun_service.auth_keys`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import os
-import re
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 
-from framerun_service.core.errors import AuthUnavailableError, ForbiddenError, UnauthenticatedError
+from framerun_service.auth_keys import (
+    FETCH_TIMEOUT_S,
+    MIN_REFRESH_INTERVAL_S,
+    CertsCache,
+    UnknownKidError,
+    b64url_decode,
+)
+from framerun_service.auth_keys import UNAVAILABLE_MESSAGE as UNAVAILABLE_MESSAGE  # re-export
+from framerun_service.core.errors import ForbiddenError, UnauthenticatedError
 
 log = logging.getLogger("framerun.auth")
 
@@ -54,19 +59,7 @@ ENV_CERTS_URL = "FRAMERUN_AUTH_CERTS_URL"
 
 UNAUTHENTICATED_MESSAGE = "missing or invalid ID token"
 FORBIDDEN_MESSAGE = "caller is not allowed to invoke this service"
-UNAVAILABLE_MESSAGE = "cannot verify ID tokens right now (signing keys unavailable); retry later"
-
-DEFAULT_CERTS_TTL_S = 3600.0  # when the certs response has no Cache-Control max-age
-MAX_CERTS_TTL_S = 86400.0  # never trust a cached key set for longer than a day
-MIN_REFRESH_INTERVAL_S = 30.0  # an attacker spraying random kids must not make us hammer
-MAX_STALE_S = 6 * 3600.0  # while the certs URL is down, expired keys stay usable this long
-FETCH_TIMEOUT_S = 5.0
-MAX_CERTS_BYTES = 1 << 20
 MAX_TOKEN_CHARS = 16 * 1024  # Google ID tokens are ~1 KB; anything huge is not one
-MIN_RSA_BITS = 2048
-
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -105,7 +98,7 @@ class OidcVerifier:
     fetch_timeout_s: float = FETCH_TIMEOUT_S
     monotonic: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
     wall_clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
-    _certs: _CertsCache = field(init=False, repr=False, compare=False)
+    _certs: CertsCache = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         audiences = _normalise_list(self.audiences, ENV_AUDIENCES, "audiences")
@@ -137,7 +130,7 @@ class OidcVerifier:
         object.__setattr__(
             self,
             "_certs",
-            _CertsCache(
+            CertsCache(
                 self.certs_url, self.min_refresh_interval_s, self.fetch_timeout_s, self.monotonic
             ),
         )
@@ -190,7 +183,10 @@ class OidcVerifier:
         if "crit" in header:
             raise _Reject("token header has a crit parameter (no extensions are understood)")
 
-        key = self._certs.key_for(kid)
+        try:
+            key = self._certs.key_for(kid)
+        except UnknownKidError as unknown:
+            raise _Reject(str(unknown)) from None
         try:
             key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
         except InvalidSignature:
@@ -282,11 +278,9 @@ def _json_part(part: str, what: str) -> dict[str, Any]:
 
 
 def _b64decode(part: str, what: str) -> bytes:
-    if not _B64URL.match(part):
-        raise _Reject(f"token {what} is not base64url")
     try:
-        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError):
+        return b64url_decode(part)
+    except ValueError:
         raise _Reject(f"token {what} is not base64url") from None
 
 
@@ -310,172 +304,3 @@ def _normalise_list(value: Iterable[str], env_name: str, what: str) -> list[str]
     if not all(isinstance(v, str) for v in items):
         raise ValueError(f"{what} must contain only strings ({env_name})")
     return [v.strip() for v in items if v.strip()]
-
-
-# -- the signing keys ------------------------------------------------------------------
-
-
-class _CertsCache:
-    """The public keys at ``certs_url``, fetched lazily and refreshed sparingly.
-
-    One lock serialises fetches, so concurrent requests after a cold start (or a
-    key rotation) cause one fetch, not one per thread. Fetches happen at most once
-    per ``min_interval_s``, whether triggered by expiry, an unknown kid or an error.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        min_interval_s: float,
-        timeout_s: float,
-        monotonic: Callable[[], float],
-    ) -> None:
-        self._url = url
-        self._min_interval_s = min_interval_s
-        self._timeout_s = timeout_s
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._keys: dict[str, rsa.RSAPublicKey] = {}
-        self._expires_at = float("-inf")
-        self._last_attempt: float | None = None
-        self._last_error: str | None = None
-
-    def key_for(self, kid: str) -> rsa.RSAPublicKey:
-        with self._lock:
-            now = self._monotonic()
-            if now >= self._expires_at and self._may_fetch(now):
-                self._refresh(now)
-            key = self._keys.get(kid)
-            if key is not None:
-                return key
-            if self._may_fetch(now):
-                log.info("unknown kid %r: refreshing signing keys", kid)
-                self._refresh(now)
-                key = self._keys.get(kid)
-                if key is not None:
-                    return key
-            if not self._keys:  # never fetched successfully: not the caller's fault
-                log.warning("no signing keys from %s: %s", self._url, self._last_error)
-                raise AuthUnavailableError(UNAVAILABLE_MESSAGE)
-            raise _Reject(f"unknown kid {kid!r} (keys: {sorted(self._keys)})")
-
-    def _may_fetch(self, now: float) -> bool:
-        return self._last_attempt is None or now - self._last_attempt >= self._min_interval_s
-
-    def _refresh(self, now: float) -> None:
-        """Fetch the keys; on failure keep the old ones (they are still Google's)."""
-        self._last_attempt = now
-        try:
-            keys, ttl = _fetch_keys(self._url, self._timeout_s)
-        except _FetchError as failed:
-            self._last_error = str(failed)
-            log.warning("fetching signing keys from %s failed: %s", self._url, failed)
-            if self._keys and now > self._expires_at + MAX_STALE_S:
-                log.warning("dropping signing keys expired over %.0fs ago", MAX_STALE_S)
-                self._keys = {}
-            if not self._keys:
-                raise AuthUnavailableError(UNAVAILABLE_MESSAGE) from None
-            return  # keep serving with the keys we have (Google retires keys slowly)
-        self._keys = keys
-        self._expires_at = now + ttl
-        self._last_error = None
-        log.info("fetched %d signing key(s) from %s (ttl %.0fs)", len(keys), self._url, ttl)
-
-
-class _FetchError(Exception):
-    pass
-
-
-def _fetch_keys(url: str, timeout_s: float) -> tuple[dict[str, rsa.RSAPublicKey], float]:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            body = response.read(MAX_CERTS_BYTES + 1)
-            cache_control = response.headers.get("Cache-Control", "")
-    except urllib.error.HTTPError as e:
-        e.close()
-        raise _FetchError(f"HTTP {e.code}") from None
-    except (OSError, ValueError) as e:  # URLError, timeouts, resets are OSErrors
-        raise _FetchError(f"{type(e).__name__}: {e}") from None
-    if len(body) > MAX_CERTS_BYTES:
-        raise _FetchError(f"response larger than {MAX_CERTS_BYTES} bytes")
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _FetchError("response is not JSON") from None
-    keys = _parse_keys(document)
-    if not keys:
-        raise _FetchError("response holds no usable RS256 keys")
-    return keys, _ttl(cache_control)
-
-
-def _ttl(cache_control: str) -> float:
-    match = _MAX_AGE.search(cache_control)
-    if match is None:
-        return DEFAULT_CERTS_TTL_S
-    return min(float(match.group(1)), MAX_CERTS_TTL_S)
-
-
-def _parse_keys(document: object) -> dict[str, rsa.RSAPublicKey]:
-    """Both formats Google serves: v1 ``{kid: x509 PEM}`` and JWKS ``{"keys": [...]}``."""
-    if not isinstance(document, dict):
-        raise _FetchError("response is not a JSON object")
-    keys: dict[str, rsa.RSAPublicKey] = {}
-    if isinstance(document.get("keys"), list):
-        for jwk in document["keys"]:
-            kid, key = _jwk_key(jwk)
-            if kid is not None and key is not None:
-                keys[kid] = key
-    else:
-        for kid, pem in document.items():
-            key = _pem_key(kid, pem)
-            if key is not None:
-                keys[kid] = key
-    return keys
-
-
-def _jwk_key(jwk: object) -> tuple[str | None, rsa.RSAPublicKey | None]:
-    if not isinstance(jwk, dict):
-        return None, None
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not kid or jwk.get("kty") != "RSA":
-        log.info("skipping JWK %r: no kid or not RSA", kid)
-        return None, None
-    if jwk.get("alg", "RS256") != "RS256" or jwk.get("use", "sig") != "sig":
-        log.info("skipping JWK %r: not an RS256 signing key", kid)
-        return None, None
-    try:
-        n = _b64uint(jwk["n"])
-        e = _b64uint(jwk["e"])
-        key = rsa.RSAPublicNumbers(e, n).public_key()
-    except (KeyError, TypeError, ValueError, _Reject):
-        log.info("skipping JWK %r: bad n/e", kid)
-        return None, None
-    return kid, _strong_enough(kid, key)
-
-
-def _pem_key(kid: object, pem: object) -> rsa.RSAPublicKey | None:
-    if not isinstance(kid, str) or not kid or not isinstance(pem, str):
-        return None
-    try:
-        key = x509.load_pem_x509_certificate(pem.encode("ascii")).public_key()
-    except (ValueError, UnicodeEncodeError):
-        log.info("skipping cert %r: not an x509 PEM certificate", kid)
-        return None
-    if not isinstance(key, rsa.RSAPublicKey):
-        log.info("skipping cert %r: not an RSA key", kid)
-        return None
-    return _strong_enough(kid, key)
-
-
-def _strong_enough(kid: str, key: rsa.RSAPublicKey) -> rsa.RSAPublicKey | None:
-    if key.key_size < MIN_RSA_BITS:
-        log.info("skipping key %r: %d-bit RSA is too weak", kid, key.key_size)
-        return None
-    return key
-
-
-def _b64uint(value: object) -> int:
-    if not isinstance(value, str) or not value:
-        raise ValueError("not a base64url string")
-    return int.from_bytes(_b64decode(value, "JWK member"), "big")

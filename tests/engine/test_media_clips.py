@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from framerun_service.core.errors import FramerunError, MediaInvalidError
-from framerun_service.render.media import MAX_VOLUME, MediaClip, parse_media_clips, site_path
+from framerun_service.render.media import MAX_VOLUME, MediaClip, parse_media_clips
+from framerun_service.render.sitepath import site_path
 
 
 def doc(body: str, *, root: str = 'data-duration="10"') -> str:

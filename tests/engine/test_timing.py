@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from framerun_service.render.browser import BrowserSession, PageSpec
-from framerun_service.render.media import _TreeBuilder
+from framerun_service.render.mediatree import DocumentTree as _TreeBuilder
 from framerun_service.render.timing import ClipTiming, Reference, js_number, parse_start
 from tests.compositions import write_composition
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import framerun
-from framerun.cloudrun import cancel_render, resume_render
+from framerun.render_control import cancel_render, resume_render
 from framerun_service.core.errors import InvalidInputError
 from tests.reliability.conftest import CHUNKS, CONFIG
 from tests.reliability.rel_proxies import Directive, Exchange, error_body

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 import framerun
-from framerun.cloudrun import cancel_render
+from framerun.render_control import cancel_render
 from tests.compositions import write_composition
 from tests.reliability.rel_stack import RelStack, alive, assert_typed_error, post, upload_site, when
 from tests.videos import decode

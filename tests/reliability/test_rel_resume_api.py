@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from framerun.cloudrun import cancel_render, resume_render
+from framerun.render_control import cancel_render, resume_render
 from framerun.target import CloudRunTarget
 from framerun_service.core.errors import ExecutionNotFoundError, InvalidInputError
 from framerun_service.core.storage import Storage

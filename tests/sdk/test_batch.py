@@ -10,7 +10,7 @@ import pytest
 from google.cloud.workflows.executions_v1 import Execution
 
 from framerun.batch import BatchLineResult, BatchReport, render_batch
-from framerun.cloudrun import MAX_REQUEST_BYTES
+from framerun.render_request import MAX_REQUEST_BYTES
 from framerun.target import CloudRunTarget
 from framerun_service.core.errors import BatchInvalidError, WorkflowsUnavailableError
 from framerun_service.core.storage import Storage

@@ -8,13 +8,10 @@ from typing import Any
 
 import pytest
 
-from framerun.cloudrun import (
-    MAX_REQUEST_BYTES,
-    check_output_key,
-    render_to_cloud_run,
-    validate_render_config,
-)
+from framerun.cloudrun import render_to_cloud_run
 from framerun.executions import MAX_ARGUMENT_BYTES
+from framerun.render_request import MAX_REQUEST_BYTES
+from framerun.render_validation import check_output_key, validate_render_config
 from framerun.target import CloudRunTarget
 from framerun_service.core.errors import (
     ArgumentTooLargeError,

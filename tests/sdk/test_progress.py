@@ -9,14 +9,11 @@ from typing import Any
 import pytest
 from google.cloud.workflows.executions_v1 import Execution
 
-from framerun.cloudrun import RenderHandle, render_to_cloud_run
+from framerun.cloudrun import render_to_cloud_run
 from framerun.executions import CANCELLED, FAILED, RUNNING, SUCCEEDED
-from framerun.render_progress import (
-    RenderProgress,
-    get_render_progress,
-    parse_error_payload,
-    wait_for_render,
-)
+from framerun.progress_records import RenderProgress, parse_error_payload
+from framerun.render_handle import RenderHandle
+from framerun.render_progress import get_render_progress, wait_for_render
 from framerun.target import CloudRunTarget
 from framerun_service.core.errors import (
     ExecutionNotFoundError,
@@ -93,7 +90,7 @@ def objects(storage: Storage, gcs_bucket: str) -> RenderObjects:
 
 
 def _argument(bucket: str) -> dict[str, str]:
-    return json.loads(ExecutionArgument(RENDER_ID, request_uri(bucket, RENDER_ID)).to_json())
+    return ExecutionArgument(RENDER_ID, request_uri(bucket, RENDER_ID)).to_json()
 
 
 def test_progress_is_monotonic_and_reaches_one_exactly_with_result_json(

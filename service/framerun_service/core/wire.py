@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Self, cast
 
 from framerun_service.core.errors import InvalidInputError, InvalidRequestError
 
@@ -229,48 +229,90 @@ class NotifyRequest:
 
 
 # ---- the execution argument and the render's records ---------------------------------
+#
+# Each record is a frozen dataclass whose fields, camelCased, are its JSON keys: one
+# codec (``_Record``) writes and reads them all, checking each value's type on the way
+# in, so no key is spelled twice and no record shape is written by hand.
+
+_KINDS: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "int": int,
+    "bool": bool,
+    "float": (int, float),
+    "dict[str, Any]": dict,
+    "list[str]": list,
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class _Record:
+    """JSON for a dataclass record: field ``chunk_index`` is key ``chunkIndex``."""
+
+    _what: ClassVar[str] = "a record"
+
+    def to_json(self) -> dict[str, Any]:
+        return {_camel(f.name): _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, Mapping):
+            raise _record_error(cls._what, "(the whole object)")
+        values: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            key, kind = _camel(f.name), _KINDS[str(f.type)]
+            value: Any = data.get(key)
+            if not _is_kind(value, kind):
+                raise _record_error(cls._what, key)
+            values[f.name] = float(value) if str(f.type) == "float" else value
+        return cls(**values)
+
+
+def _is_kind(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """``isinstance``, except that a bool is not a number."""
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def _plain(value: Any) -> Any:
+    return value.to_json() if isinstance(value, _Record) else value
 
 
 def _record_error(what: str, name: str) -> InvalidRequestError:
     return InvalidRequestError(f"{what} is malformed at '{name}'; was it written by framerun?")
 
 
-def _read(data: Any, what: str, name: str, kind: type | tuple[type, ...]) -> Any:
-    if not isinstance(data, Mapping) or name not in data:
-        raise _record_error(what, name)
-    value = data[name]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise _record_error(what, name)
-    return value
-
-
-_NUMBER = (int, float)
+def _parse_text(cls: type[_Record], text: str | None) -> Any:
+    try:
+        data = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        raise _record_error(cls._what, "(not JSON)") from None
+    return cls.from_json(data)
 
 
 @dataclass(frozen=True)
-class ExecutionArgument:
+class ExecutionArgument(_Record):
     """A render execution's argument: references only (the Executions API caps it at 32 KB)."""
 
+    _what = "the execution argument"
     render_id: str
     request_uri: str
 
-    def to_json(self) -> str:
-        return json.dumps({"renderId": self.render_id, "requestUri": self.request_uri})
+    def to_text(self) -> str:
+        return json.dumps(self.to_json())
 
     @classmethod
-    def from_json(cls, text: str | None) -> ExecutionArgument:
-        what = "the execution argument"
-        try:
-            data = json.loads(text or "{}")
-        except json.JSONDecodeError:
-            raise _record_error(what, "renderId") from None
-        return cls(_read(data, what, "renderId", str), _read(data, what, "requestUri", str))
+    def from_text(cls, text: str | None) -> ExecutionArgument:
+        return cast(ExecutionArgument, _parse_text(cls, text))
 
 
 @dataclass(frozen=True)
-class PlanEnvelope:
+class PlanEnvelope(_Record):
     """``renders/<id>/plan.json``: the engine's plan (its own JSON) and where it came from."""
 
+    _what = "plan.json"
     render_id: str
     site_uri: str
     output_uri: str
@@ -289,118 +331,51 @@ class PlanEnvelope:
     def chunk_count(self) -> int:
         return len(self.plan.get("chunks", []))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "renderId": self.render_id,
-            "siteUri": self.site_uri,
-            "outputUri": self.output_uri,
-            "plan": dict(self.plan),
-            "seconds": self.seconds,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> PlanEnvelope:
-        what = "plan.json"
-        return cls(
-            render_id=_read(data, what, "renderId", str),
-            site_uri=_read(data, what, "siteUri", str),
-            output_uri=_read(data, what, "outputUri", str),
-            plan=_read(data, what, "plan", dict),
-            seconds=float(_read(data, what, "seconds", _NUMBER)),
-        )
-
 
 @dataclass(frozen=True)
-class ChunkRecord:
+class ChunkRecord(_Record):
     """``renders/<id>/chunks/NNNNN.json``: one finished chunk (progress and costs read it)."""
 
+    _what = "a chunk record"
     chunk_index: int
     frames: int
     seconds: float
     start: int
     end: int
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "chunkIndex": self.chunk_index,
-            "frames": self.frames,
-            "seconds": self.seconds,
-            "start": self.start,
-            "end": self.end,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> ChunkRecord:
-        what = "a chunk record"
-        return cls(
-            chunk_index=_read(data, what, "chunkIndex", int),
-            frames=_read(data, what, "frames", int),
-            seconds=float(_read(data, what, "seconds", _NUMBER)),
-            start=_read(data, what, "start", int),
-            end=_read(data, what, "end", int),
-        )
-
 
 @dataclass(frozen=True)
-class ResultRecord:
+class ResultRecord(_Record):
     """``renders/<id>/result.json``: the output, written once it exists."""
 
+    _what = "result.json"
     output_uri: str
     bytes: int
     frames: int
     seconds: float
     plan_hash: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "outputUri": self.output_uri,
-            "bytes": self.bytes,
-            "frames": self.frames,
-            "seconds": self.seconds,
-            "planHash": self.plan_hash,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> ResultRecord:
-        what = "result.json"
-        return cls(
-            output_uri=_read(data, what, "outputUri", str),
-            bytes=_read(data, what, "bytes", int),
-            frames=_read(data, what, "frames", int),
-            seconds=float(_read(data, what, "seconds", _NUMBER)),
-            plan_hash=_read(data, what, "planHash", str),
-        )
-
 
 @dataclass(frozen=True)
-class WorkflowResult:
+class WorkflowResult(_Record):
     """The render workflow's return value (``workflows/render.yaml`` builds it)."""
 
+    _what = "the workflow's result"
     output_uri: str
     bytes: int
     plan_hash: str
     chunk_count: int
 
     @classmethod
-    def from_json(cls, text: str | None) -> WorkflowResult:
-        what = "the workflow's result"
-        try:
-            data = json.loads(text or "{}")
-        except json.JSONDecodeError:
-            raise _record_error(what, "outputUri") from None
-        return cls(
-            output_uri=_read(data, what, "outputUri", str),
-            bytes=_read(data, what, "bytes", int),
-            plan_hash=_read(data, what, "planHash", str),
-            chunk_count=_read(data, what, "chunkCount", int),
-        )
+    def from_text(cls, text: str | None) -> WorkflowResult:
+        return cast(WorkflowResult, _parse_text(cls, text))
 
 
 # ---- the Actions' replies (workflows/render.yaml reads these keys) --------------------
 
 
 @dataclass(frozen=True)
-class PlanReply:
+class PlanReply(_Record):
     plan_uri: str
     plan_hash: str
     total_frames: int
@@ -408,17 +383,6 @@ class PlanReply:
     output_uri: str
     max_parallel_chunks: int
     warnings: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "planUri": self.plan_uri,
-            "planHash": self.plan_hash,
-            "totalFrames": self.total_frames,
-            "chunkCount": self.chunk_count,
-            "outputUri": self.output_uri,
-            "maxParallelChunks": self.max_parallel_chunks,
-            "warnings": list(self.warnings),
-        }
 
 
 @dataclass(frozen=True)
@@ -431,16 +395,8 @@ class ChunkReply:
 
 
 @dataclass(frozen=True)
-class AssembleReply:
+class AssembleReply(_Record):
     output_uri: str
     bytes: int
     seconds: float
     cached: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "outputUri": self.output_uri,
-            "bytes": self.bytes,
-            "seconds": self.seconds,
-            "cached": self.cached,
-        }

@@ -29,7 +29,8 @@ import av
 import numpy as np
 
 from framerun_service.core.errors import MediaInvalidError
-from framerun_service.render.media import MediaClip, site_path
+from framerun_service.render.media import MediaClip
+from framerun_service.render.sitepath import site_path
 
 AudioCodec = Literal["aac", "opus"]
 SAMPLE_RATE = 48_000

@@ -161,57 +161,15 @@ def load_composition(
     """Read and validate a composition; raises typed errors that name the fix."""
     overrides = overrides or Overrides()
     project = Path(project_dir)
-    if not project.is_dir():
-        raise CompositionNotFoundError(f"project folder '{project}' does not exist")
-    entry_path = (project / entry).resolve()
-    if not entry_path.is_relative_to(project.resolve()):
-        raise InvalidCompositionError(f"entry '{entry}' is outside the project folder")
-    if not entry_path.is_file():
-        raise CompositionNotFoundError(
-            f"entry file '{entry}' not found in '{project}'; pass --composition FILE"
-        )
+    html = _read_entry(project, entry)
     finder = _RootFinder()
-    try:
-        html = entry_path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InvalidCompositionError(f"'{entry}' is not UTF-8 text") from None
     finder.feed(html)
-    root = finder.root_attrs or {}
-
-    def pick(name: str, override: Any, parse: Callable[[Any], _T]) -> _T:
-        # A bad flag is bad config; a bad attribute is a broken composition, and the
-        # message must point at the file, not at a flag the user never passed.
-        if override is not None:
-            return parse(override)
-        value = root.get(f"data-{name}")
-        if value is None or value == "":
-            where = "the root element" if finder.root_attrs is not None else "any element"
-            raise InvalidCompositionError(
-                f"'{entry}': {where} lacks data-{name}; add it to the composition root "
-                f"or pass --{name}"
-            )
-        try:
-            return parse(value)
-        except InvalidConfigError as exc:
-            raise InvalidCompositionError(
-                f"'{entry}': data-{name}=\"{value}\" is invalid: {exc.message}; "
-                f"fix the attribute or pass --{name}"
-            ) from None
-
-    width = pick("width", overrides.width, lambda v: parse_dimension("width", v))
-    height = pick("height", overrides.height, lambda v: parse_dimension("height", v))
-    has_fps = overrides.fps is not None or root.get("data-fps", "") != ""
-    fps = pick("fps", overrides.fps, parse_fps) if has_fps else DEFAULT_FPS
-    warnings: list[str] = []
-    if overrides.duration is not None or root.get("data-duration", "") != "":
-        duration = pick("duration", overrides.duration, parse_duration)
-    else:
-        duration, timing_warnings = _duration_from_clips(finder, entry, html)
-        warnings += [f"'{entry}': {w}" for w in timing_warnings]
-        warnings.append(
-            f"'{entry}': the root has no data-duration; using {float(duration):g}s, where its "
-            "last timed clip ends (HyperFrames' rule); add data-duration to the root to set it"
-        )
+    root = _RootAttributes(finder.root_attrs or {}, entry, found=finder.root_attrs is not None)
+    width = root.pick("width", overrides.width, lambda v: parse_dimension("width", v))
+    height = root.pick("height", overrides.height, lambda v: parse_dimension("height", v))
+    has_fps = root.given("fps", overrides.fps)
+    fps = root.pick("fps", overrides.fps, parse_fps) if has_fps else DEFAULT_FPS
+    duration, warnings = _duration(root, finder, html, overrides.duration)
     declarations, decl_warnings = _declarations(finder)
     variables, var_warnings = resolve_variables(
         declarations, overrides.variables, strict=overrides.strict_variables
@@ -227,6 +185,83 @@ def load_composition(
         declarations=declarations,
         warnings=tuple(warnings + decl_warnings + var_warnings),
     )
+
+
+def _read_entry(project: Path, entry: str) -> str:
+    """The entry file's text, refused when the folder, the file or its encoding is wrong.
+
+    The entry comes from a flag or an API request: it must not name a file outside
+    the project folder, which is all a render may read.
+    """
+    if not project.is_dir():
+        raise CompositionNotFoundError(f"project folder '{project}' does not exist")
+    entry_path = (project / entry).resolve()
+    if not entry_path.is_relative_to(project.resolve()):
+        raise InvalidCompositionError(f"entry '{entry}' is outside the project folder")
+    if not entry_path.is_file():
+        raise CompositionNotFoundError(
+            f"entry file '{entry}' not found in '{project}'; pass --composition FILE"
+        )
+    try:
+        return entry_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidCompositionError(f"'{entry}' is not UTF-8 text") from None
+
+
+@dataclass(frozen=True)
+class _RootAttributes:
+    """The root element's ``data-*`` values, each beaten by its override when one is given.
+
+    A bad flag is bad config; a bad attribute is a broken composition, and the
+    message must point at the file, not at a flag the user never passed.
+    """
+
+    attrs: dict[str, str]
+    entry: str
+    found: bool  # whether the entry has a root element at all
+
+    def given(self, name: str, override: Any) -> bool:
+        """Whether ``data-<name>`` has a value, from the override or the root."""
+        return override is not None or self.attrs.get(f"data-{name}", "") != ""
+
+    def pick(self, name: str, override: Any, parse: Callable[[Any], _T]) -> _T:
+        """The parsed override, else the parsed attribute, else an error naming the fix."""
+        if override is not None:
+            return parse(override)
+        value = self.attrs.get(f"data-{name}")
+        if value is None or value == "":
+            where = "the root element" if self.found else "any element"
+            raise InvalidCompositionError(
+                f"'{self.entry}': {where} lacks data-{name}; add it to the composition root "
+                f"or pass --{name}"
+            )
+        try:
+            return parse(value)
+        except InvalidConfigError as exc:
+            raise InvalidCompositionError(
+                f"'{self.entry}': data-{name}=\"{value}\" is invalid: {exc.message}; "
+                f"fix the attribute or pass --{name}"
+            ) from None
+
+
+def _duration(
+    root: _RootAttributes, finder: _RootFinder, html: str, override: Any
+) -> tuple[Fraction, list[str]]:
+    """The video's length and what taking it warned about.
+
+    Declared (or overridden) when it can be; else HyperFrames' rule, the end of the
+    last timed clip, with a warning that says how to set it.
+    """
+    if root.given("duration", override):
+        return root.pick("duration", override, parse_duration), []
+    entry = root.entry
+    duration, timing_warnings = _duration_from_clips(finder, entry, html)
+    warnings = [f"'{entry}': {w}" for w in timing_warnings]
+    warnings.append(
+        f"'{entry}': the root has no data-duration; using {float(duration):g}s, where its "
+        "last timed clip ends (HyperFrames' rule); add data-duration to the root to set it"
+    )
+    return duration, warnings
 
 
 def _declarations(finder: _RootFinder) -> tuple[tuple[VariableDeclaration, ...], list[str]]:

@@ -24,8 +24,8 @@ A clip inside a nested composition host (an ancestor with ``data-composition-id`
 starts from the host's start and is cut at the hosts' end; with
 ``data-hf-media-start-basis="global"`` its data-start is root time instead. A host's
 ``data-composition-src`` file is read and its content placed inside the host, as
-HyperFrames inlines it (its root keeps the host's timing; its paths point where
-``subcomp.py`` says), so a sub-composition's sound is mixed too.
+HyperFrames inlines it (``mediagraft.py``: its root keeps the host's timing; its paths
+point where ``subcomp.py`` says), so a sub-composition's sound is mixed too.
 ``data-playback-rate`` other than 1 is refused rather than mixed at the wrong speed.
 """
 
@@ -36,40 +36,20 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote
 
 from framerun_service.core.errors import MediaInvalidError
-from framerun_service.render.subcomp import asset_path
+from framerun_service.render.mediagraft import ReadFile, inline_sub_compositions
+from framerun_service.render.mediatree import DocumentTree, TreeNode
+from framerun_service.render.sitepath import site_path
 from framerun_service.render.timing import ClipTiming, media_trim
 
 if TYPE_CHECKING:
     from framerun_service.render.composition import Composition
 
 MediaKind = Literal["audio", "video"]
-MEDIA_TAGS = ("audio", "video")
 MAX_VOLUME = 10 ** (12 / 20)  # HyperFrames' +12 dB ceiling (MAX_AUDIO_GAIN_DB)
-_VOID = frozenset(
-    [
-        "area",
-        "base",
-        "br",
-        "col",
-        "embed",
-        "hr",
-        "img",
-        "input",
-        "link",
-        "meta",
-        "param",
-        "source",
-        "track",
-        "wbr",
-    ]
-)
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 # What marks the composition root (see composition.py), and nested hosts inside it.
 _ROOT_MARKS = frozenset(
     ["data-composition-id", "data-width", "data-height", "data-fps", "data-duration"]
@@ -120,10 +100,6 @@ class MediaClip:
         )
 
 
-ReadFile = Callable[[str], "str | None"]
-MAX_SUB_COMPOSITION_DEPTH = 20  # HyperFrames' limit
-
-
 def parse_media_clips(
     html: str,
     *,
@@ -141,14 +117,14 @@ def parse_media_clips(
     slip is appended to ``warnings``. Raises ``MediaInvalidError`` naming the element and
     the fix for a source outside the site or a bad volume.
     """
-    builder = _TreeBuilder(base=posixpath.dirname(entry))
-    builder.feed(html)
-    builder.close()
+    tree = DocumentTree(base=posixpath.dirname(entry))
+    tree.feed(html)
+    tree.close()
     if read is not None:
-        _inline_sub_compositions(builder, entry, read, exists or (lambda r: read(r) is not None))
-    timing = ClipTiming(builder.find)
+        inline_sub_compositions(tree, entry, read, exists or (lambda r: read(r) is not None))
+    timing = ClipTiming(tree.find)
     clips = []
-    for node in builder.media:
+    for node in tree.media:
         clip = _clip(node, timing)
         if clip is not None:
             clips.append(clip)
@@ -194,231 +170,10 @@ def composition_clips(
     return clips
 
 
-def site_path(raw: str, *, base: str = "", label: str = "the element") -> str:
-    """A ``src`` as a normalised path inside the site, or ``MediaInvalidError``.
-
-    Also used by the mixer on clips read back from a plan, which may not come
-    from this parser.
-    """
-    text = raw.strip()
-    fix = (
-        "copy the file into the site folder and point src at it with a relative path "
-        'such as "audio/music.mp3"'
-    )
-    if _SCHEME.match(text) or text.startswith("//"):
-        what = "a data: URL" if text[:5].lower() == "data:" else "a URL"
-        raise MediaInvalidError(
-            f'{label}: src "{raw}" is {what}; audio is mixed offline from the site\'s '
-            f"own files and nothing is fetched, so {fix}"
-        )
-    path = unquote(text.split("#", 1)[0].split("?", 1)[0])
-    if not path or "\\" in path or "\0" in path:
-        raise MediaInvalidError(
-            f'{label}: src "{raw}" is not a usable file path; {fix} (forward slashes only)'
-        )
-    if path.startswith("/"):
-        # Root-relative: the site is served at its root, so /media/a.mp3 is the project's
-        # media/a.mp3 wherever the HTML file is (as a web server and HyperFrames read it).
-        base, path = "", path.lstrip("/")
-    joined = posixpath.normpath(posixpath.join(base, path))
-    if joined in (".", "..") or joined.startswith("../"):
-        raise MediaInvalidError(f'{label}: src "{raw}" points outside the site folder; {fix}')
-    return joined
-
-
-# ---- the document as a small tree ---------------------------------------------------
-
-
-class _Node:
-    __slots__ = ("attrs", "base", "children", "file", "line", "parent", "tag")
-
-    def __init__(
-        self,
-        tag: str,
-        attrs: dict[str, str],
-        parent: _Node | None,
-        line: int,
-        *,
-        base: str = "",
-        file: str = "",
-    ) -> None:
-        self.tag, self.attrs, self.parent, self.line = tag, attrs, parent, line
-        self.base = base  # the folder its relative src resolves against
-        self.file = file  # the sub-composition file it comes from ("" for the entry)
-        self.children: list[_Node] = []
-
-    def ancestors(self) -> list[_Node]:
-        """Nearest first."""
-        out, node = [], self.parent
-        while node is not None:
-            out.append(node)
-            node = node.parent
-        return out
-
-    @property
-    def label(self) -> str:
-        key = "id" if self.attrs.get("id") else "src"
-        value = self.attrs.get(key, "")
-        shown = f' {key}="{value}"' if value else ""
-        where = f" of {self.file}" if self.file else ""
-        return f"<{self.tag}{shown}> on line {self.line}{where}"
-
-
-class _TreeBuilder(HTMLParser):
-    """Elements with their parents; enough structure for hosts and <source> children."""
-
-    def __init__(self, *, base: str = "", file: str = "") -> None:
-        super().__init__(convert_charrefs=True)
-        self.base, self.file = base, file
-        self.root = _Node("#document", {}, None, 0, base=base, file=file)
-        self._open = [self.root]
-        self.media: list[_Node] = []
-        self.ids: dict[str, _Node] = {}
-        self.composition_ids: dict[str, _Node] = {}
-        self.hosts: list[_Node] = []  # elements with data-composition-src
-
-    def find(self, key: str) -> _Node | None:
-        """The element a ``data-start`` reference names: by id, else by composition id."""
-        return self.ids.get(key) or self.composition_ids.get(key)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._add(tag, attrs, void=tag in _VOID)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._add(tag, attrs, void=True)
-
-    def handle_endtag(self, tag: str) -> None:
-        # Unclosed elements (<p>, <li>) close with the first ancestor that matches.
-        for depth in range(len(self._open) - 1, 0, -1):
-            if self._open[depth].tag == tag:
-                del self._open[depth:]
-                return
-
-    def _add(self, tag: str, attrs: list[tuple[str, str | None]], *, void: bool) -> None:
-        values: dict[str, str] = {}
-        for key, value in attrs:
-            values.setdefault(key, value or "")  # the first duplicate wins, as in browsers
-        node = _Node(tag, values, self._open[-1], self.getpos()[0], base=self.base, file=self.file)
-        self._open[-1].children.append(node)
-        if tag in MEDIA_TAGS:
-            self.media.append(node)
-        if values.get("id"):
-            self.ids.setdefault(values["id"], node)
-        if values.get("data-composition-id"):
-            self.composition_ids.setdefault(values["data-composition-id"], node)
-        if values.get("data-composition-src", "").strip():
-            self.hosts.append(node)
-        if not void:
-            self._open.append(node)
-
-
-# ---- sub-compositions ---------------------------------------------------------------
-
-# What HyperFrames takes off a sub-composition's root when it moves it into its host
-# (runtime/flattenedRoot.ts): the host carries the composition's identity and timing.
-_FLATTENED_ROOT_DROPS = frozenset(
-    {
-        "id",
-        "data-composition-id",
-        "data-composition-file",
-        "data-composition-src",
-        "data-start",
-        "data-duration",
-        "data-end",
-        "data-track-index",
-        "data-track",
-        "data-hf-authored-duration",
-        "data-hf-authored-end",
-    }
-)
-
-
-def _walk(node: _Node) -> list[_Node]:
-    """``node``'s descendants in document order."""
-    out: list[_Node] = []
-    stack = list(reversed(node.children))
-    while stack:
-        current = stack.pop()
-        out.append(current)
-        stack.extend(reversed(current.children))
-    return out
-
-
-def _content(root: _Node, host_id: str) -> list[_Node]:
-    """What HyperFrames mounts from a sub-composition file: its template's content (the
-    one named ``<host id>-template``, else the first), else its body."""
-    nodes = _walk(root)
-    templates = [n for n in nodes if n.tag == "template"]
-    named = [t for t in templates if host_id and t.attrs.get("id") == f"{host_id}-template"]
-    if named or templates:
-        return (named or templates)[0].children
-    body = next((n for n in nodes if n.tag == "body"), None)
-    return body.children if body is not None else root.children
-
-
-def _inline_sub_compositions(
-    builder: _TreeBuilder, entry: str, read: ReadFile, exists: Callable[[str], bool]
-) -> None:
-    """Place each host's sub-composition file inside it, as HyperFrames inlines it.
-
-    A file that is missing, unreadable, outside the site or part of a cycle is skipped
-    here: the page fails to mount it, which fails the render with the reason.
-    """
-    queue: list[tuple[_Node, tuple[str, ...]]] = [(h, ()) for h in builder.hosts]
-    while queue:
-        host, ancestry = queue.pop(0)
-        raw = host.attrs["data-composition-src"]
-        try:
-            src = site_path(raw, base=posixpath.dirname(entry), label=host.label)
-        except MediaInvalidError:
-            continue
-        text = read(src)
-        if text is None or src in ancestry or len(ancestry) >= MAX_SUB_COMPOSITION_DEPTH:
-            continue
-        sub = _TreeBuilder(base=host.base, file=src)
-        sub.feed(text)
-        sub.close()
-        host_id = host.attrs.get("data-composition-id", "").strip()
-        content = _content(sub.root, host_id)
-        candidates = [n for c in content for n in [c, *_walk(c)]]
-        inner = next(
-            (
-                n
-                for n in candidates
-                if "data-composition-id" in n.attrs
-                and (not host_id or n.attrs["data-composition-id"].strip() == host_id)
-            ),
-            None,
-        )
-        if inner is not None:  # the host takes its place: one flattened root inside it
-            own_id = inner.attrs.get("data-composition-id")
-            inner.attrs = {k: v for k, v in inner.attrs.items() if k not in _FLATTENED_ROOT_DROPS}
-            if not host_id and own_id:  # an anonymous host's root keeps its id
-                inner.attrs["data-composition-id"] = own_id
-            content = [inner]
-        host.children = list(content)
-        for node in content:
-            node.parent = host
-        mounted = {id(n) for c in content for n in [c, *_walk(c)]}
-        for node in sub.media:
-            if id(node) in mounted:
-                for el in [node, *(c for c in node.children if c.tag == "source")]:
-                    if "src" in el.attrs:
-                        el.attrs["src"] = asset_path(src, el.attrs["src"].strip(), exists)
-                builder.media.append(node)
-        for key, node in sub.ids.items():
-            if id(node) in mounted:
-                builder.ids.setdefault(key, node)
-        for key, node in sub.composition_ids.items():
-            if id(node) in mounted:
-                builder.composition_ids.setdefault(key, node)
-        queue += [(h, (*ancestry, src)) for h in sub.hosts if id(h) in mounted]
-
-
 # ---- timing -------------------------------------------------------------------------
 
 
-def _number(node: _Node, name: str, *, high: float = math.inf, hint: str) -> float | None:
+def _number(node: TreeNode, name: str, *, high: float = math.inf, hint: str) -> float | None:
     """A non-negative finite number attribute, or None when absent or empty."""
     raw = node.attrs.get(name)
     if raw is None or not raw.strip():
@@ -430,7 +185,7 @@ def _number(node: _Node, name: str, *, high: float = math.inf, hint: str) -> flo
     return value
 
 
-def _host_window_end(node: _Node, timing: ClipTiming) -> float:
+def _host_window_end(node: TreeNode, timing: ClipTiming) -> float:
     """When the nested composition hosts around ``node`` end, in root time (inf: never).
 
     The outermost composition element is the root itself: its data-duration is the
@@ -449,14 +204,14 @@ def _host_window_end(node: _Node, timing: ClipTiming) -> float:
 # ---- one element --------------------------------------------------------------------
 
 
-def _silent(node: _Node) -> bool:
+def _silent(node: TreeNode) -> bool:
     attrs = node.attrs
     if "muted" in attrs or attrs.get("data-has-audio", "").strip().lower() == "false":
         return True
     return any("data-hidden" in n.attrs for n in [node, *node.ancestors()])
 
 
-def _source(node: _Node) -> str:
+def _source(node: TreeNode) -> str:
     raw = node.attrs.get("src", "")
     if not raw.strip():
         raw = next(
@@ -471,7 +226,7 @@ def _source(node: _Node) -> str:
     return site_path(raw, base=node.base, label=node.label)
 
 
-def _clip(node: _Node, timing: ClipTiming) -> MediaClip | None:
+def _clip(node: TreeNode, timing: ClipTiming) -> MediaClip | None:
     if _silent(node):
         return None
     volume = _number(
