@@ -52,5 +52,5 @@ def output_format_options(*, format_help: str, codec_default: str | None) -> Cal
 
 def fail(exc: FramerunError) -> None:
     """Print a typed error as ``error: <message> [<CODE>]`` and exit with its class's code."""
-    click.echo(f"error: {exc.message} [{exc.code}]", err=True)
+    click.echo(f"error: {exc.cli_message} [{exc.code}]", err=True)
     sys.exit(EXIT_BAD_INPUT if exc.http_status < 500 else EXIT_FAILED)

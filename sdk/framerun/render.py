@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from framerun_service.core.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError, setting
 
 
 def parse_frame_range(text: str) -> tuple[int, int]:
@@ -60,7 +60,7 @@ def render(
     from framerun_service.render.plan import frame_range
 
     if chunk_size is not None and chunk_size < 1:
-        raise InvalidConfigError(f"--chunk-size must be ≥ 1, got {chunk_size}")
+        raise InvalidConfigError(f"{setting('chunk_size')} must be ≥ 1, got {chunk_size}")
     comp = load_composition(
         project_dir,
         entry=composition,

@@ -156,7 +156,7 @@ def test_bad_root_attribute_is_invalid_composition(tmp_path: Path, field: str, v
     message = info.value.message
     assert f'data-{field}="{value}"' in message
     assert "index.html" in message
-    assert f"--{field}" in message
+    assert f"pass {field}" in message and f"pass --{field}" in info.value.cli_message
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,8 @@ def test_missing_attribute_names_it_and_suggests_the_flag(tmp_path: Path, missin
     write_composition(tmp_path, "", root_attrs=attrs(**{missing: None}))
     with pytest.raises(InvalidCompositionError, match=f"lacks data-{missing}") as info:
         load_composition(tmp_path)
-    assert f"--{missing}" in info.value.message
+    assert f"pass {missing}" in info.value.message
+    assert f"pass --{missing}" in info.value.cli_message
     assert "root element" in info.value.message
 
 
@@ -226,9 +227,10 @@ def test_missing_entry_is_composition_not_found(tmp_path: Path, entry: str) -> N
     """The message names the entry and the flag that picks another one."""
     write_composition(tmp_path, "")
     (tmp_path / "sub").mkdir()
-    with pytest.raises(CompositionNotFoundError, match="--composition") as info:
+    with pytest.raises(CompositionNotFoundError, match="pass composition=FILE") as info:
         load_composition(tmp_path, entry=entry)
     assert entry in info.value.message
+    assert "pass --composition=FILE" in info.value.cli_message
 
 
 def test_other_entry_file_is_used(tmp_path: Path) -> None:

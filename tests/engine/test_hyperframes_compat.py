@@ -137,7 +137,7 @@ def test_missing_duration_with_a_timeline_names_the_fix(tmp_path: Path) -> None:
         load_composition(hf_project(tmp_path, body, root_attrs=""))
     message = info.value.message
     assert 'data-duration="1.5"' in message
-    assert "--duration" in message
+    assert "pass duration" in message and "pass --duration" in info.value.cli_message
     assert "window.__timelines" in message
 
 

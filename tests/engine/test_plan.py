@@ -215,9 +215,12 @@ def test_tampered_plan_json_no_longer_matches_its_hash() -> None:
 
 @pytest.mark.parametrize("frames", [(0, 61), (60, 61), (-1, 10), (10, 10), (20, 10)])
 def test_frames_outside_the_video_are_invalid_config(frames: tuple[int, int]) -> None:
-    """--frames must lie inside 0:total_frames; the message names the flag and the bounds."""
-    with pytest.raises(InvalidConfigError, match=r"--frames .* 0:60"):
+    """The frames must lie inside 0:total_frames; the message names the setting as each
+    surface spells it (Python keyword, config key, CLI flag) and the bounds."""
+    with pytest.raises(InvalidConfigError, match=r"^frames .* 0:60") as info:
         plan(frames=frames)
+    assert info.value.cli_message.startswith("--frames ")
+    assert info.value.to_json()["error"]["message"].startswith("frames ")
 
 
 def test_frames_inside_the_video_are_planned() -> None:

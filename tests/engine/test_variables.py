@@ -168,7 +168,9 @@ def test_strict_rejects_unknown_keys() -> None:
     with pytest.raises(VariablesInvalidError, match="unknown variable 'titel'") as info:
         resolve_variables(declarations(), {"titel": "Bye"}, strict=True)
     assert "title" in info.value.message  # lists the declared ids
-    assert "--strict-variables" in info.value.message
+    assert "drop strict_variables" in info.value.message
+    assert "drop --strict-variables" in info.value.cli_message
+    assert "drop strictVariables" in info.value.to_json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -189,7 +191,8 @@ def test_strict_rejects_mistyped_values(key: str, value: Any, expected: str) -> 
     message = info.value.message
     assert f"variable '{key}' must be {expected}" in message
     assert repr(value) in message
-    assert "--strict-variables" in message
+    assert "drop strict_variables" in message
+    assert "drop --strict-variables" in info.value.cli_message
 
 
 def test_lenient_keeps_unknown_keys_with_a_warning() -> None:

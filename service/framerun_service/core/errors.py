@@ -49,8 +49,32 @@ Messages say what is wrong *and* how to fix it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
+
+_SETTING = re.compile(r"<<([a-z][a-z0-9_]*)>>")
+
+
+def setting(name: str) -> str:
+    """A setting named inside an error message, spelled by whoever shows the message.
+
+    The engine serves three surfaces that name one setting three ways: Python
+    (``chunk_size``), the service's config and replies (``chunkSize``) and the CLI
+    (``--chunk-size``). A message says ``f"{setting('chunk_size')} must be ≥ 1"``;
+    ``message`` spells it for Python, ``to_json`` for the wire, ``cli_message`` for
+    the command line.
+    """
+    return f"<<{name}>>"
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _spell(text: str, spelling: Callable[[str], str]) -> str:
+    return _SETTING.sub(lambda m: spelling(m.group(1)), text)
 
 
 class FramerunError(Exception):
@@ -65,12 +89,25 @@ class FramerunError(Exception):
     http_status: ClassVar[int] = 500
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        self._template = message
+        self.message = _spell(message, str)
+        super().__init__(self.message)
+
+    @property
+    def wire_message(self) -> str:
+        """The message as the service replies it: settings by their config keys."""
+        return _spell(self._template, _camel)
+
+    @property
+    def cli_message(self) -> str:
+        """The message as the CLI prints it: settings by their flags."""
+        return _spell(self._template, lambda name: "--" + name.replace("_", "-"))
 
     def to_json(self) -> dict[str, Any]:
         """The wire shape: ``{"error": {"code", "message", "retryable"}}``."""
-        return {"error": {"code": self.code, "message": self.message, "retryable": self.retryable}}
+        return {
+            "error": {"code": self.code, "message": self.wire_message, "retryable": self.retryable}
+        }
 
     def __str__(self) -> str:
         return f"{self.message} [{self.code}]"

@@ -28,6 +28,7 @@ from framerun_service.core.errors import (
     CompositionNotFoundError,
     InvalidCompositionError,
     InvalidConfigError,
+    setting,
 )
 from framerun_service.render.timing import ClipTiming
 from framerun_service.render.variables import (
@@ -200,7 +201,7 @@ def _read_entry(project: Path, entry: str) -> str:
         raise InvalidCompositionError(f"entry '{entry}' is outside the project folder")
     if not entry_path.is_file():
         raise CompositionNotFoundError(
-            f"entry file '{entry}' not found in '{project}'; pass --composition FILE"
+            f"entry file '{entry}' not found in '{project}'; pass {setting('composition')}=FILE"
         )
     try:
         return entry_path.read_text(encoding="utf-8")
@@ -233,14 +234,14 @@ class _RootAttributes:
             where = "the root element" if self.found else "any element"
             raise InvalidCompositionError(
                 f"'{self.entry}': {where} lacks data-{name}; add it to the composition root "
-                f"or pass --{name}"
+                f"or pass {setting(name)}"
             )
         try:
             return parse(value)
         except InvalidConfigError as exc:
             raise InvalidCompositionError(
                 f"'{self.entry}': data-{name}=\"{value}\" is invalid: {exc.message}; "
-                f"fix the attribute or pass --{name}"
+                f"fix the attribute or pass {setting(name)}"
             ) from None
 
 
@@ -298,20 +299,20 @@ def _duration_from_clips(finder: _RootFinder, entry: str, html: str) -> tuple[Fr
             f"'{entry}': {where} lacks data-duration and the page registers a GSAP timeline "
             "in window.__timelines, whose length HyperFrames reads while rendering and "
             f"framerun needs before; add data-duration={hint} to the composition root{ends} "
-            "or pass --duration"
+            f"or pass {setting('duration')}"
         )
     if not end:
         raise InvalidCompositionError(
             f"'{entry}': {where} lacks data-duration and has no timed clips "
             "(data-start + data-duration) to take it from; add it to the composition root "
-            "or pass --duration"
+            f"or pass {setting('duration')}"
         )
     try:
         return parse_duration(end), timing_warnings
     except InvalidConfigError as exc:
         raise InvalidCompositionError(
             f"'{entry}': the clips end at {float(end):g}s, which is invalid: {exc.message}; "
-            "add data-duration to the root or pass --duration"
+            f"add data-duration to the root or pass {setting('duration')}"
         ) from None
 
 

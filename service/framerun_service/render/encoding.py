@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from framerun_service.core.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError, setting
 
 QUALITIES = ("draft", "standard", "high")
 DEFAULT_QUALITY = "standard"
@@ -198,14 +198,18 @@ def encoder_settings(
     cannot work, saying which flag to change."""
     _check_choices(quality=quality, format=format, codec=codec, transparent=transparent)
     if crf is not None and bitrate is not None:
-        raise InvalidConfigError("--crf and --bitrate are mutually exclusive; pass only one")
+        raise InvalidConfigError(
+            f"{setting('crf')} and {setting('bitrate')} are mutually exclusive; pass only one"
+        )
     if format in ("mov", PNG_SEQUENCE) and (crf is not None or bitrate is not None):
         what = (
             "ProRes (mov) has a fixed quality per profile"
             if format == "mov"
             else ("png-sequence is lossless")
         )
-        raise InvalidConfigError(f"--crf and --bitrate do not apply: {what}; drop them")
+        raise InvalidConfigError(
+            f"{setting('crf')} and {setting('bitrate')} do not apply: {what}; drop them"
+        )
     max_crf = 63 if format == "webm" else 51
     if crf is not None and not 0 <= crf <= max_crf:
         raise InvalidConfigError(f"crf {crf} is out of range; use 0–{max_crf} (lower is better)")
@@ -302,15 +306,16 @@ def _check_choices(*, quality: str, format: str, codec: str, transparent: bool) 
         raise InvalidConfigError(f"codec {codec!r} is unknown; use one of {', '.join(CODECS)}")
     if codec != DEFAULT_CODEC and format != "mp4":
         raise InvalidConfigError(
-            f"--codec {codec} is only for mp4 ({format} has one codec of its own); "
-            f"drop --codec or render --format mp4"
+            f"{setting('codec')} {codec} is only for mp4 ({format} has one codec of its own); "
+            f"drop {setting('codec')} or set {setting('format')} mp4"
         )
     if not isinstance(transparent, bool):
         raise InvalidConfigError(f"transparent must be true or false, got {transparent!r}")
     if transparent and format == "mp4":
         raise InvalidConfigError(
-            "mp4 (H.264/H.265) cannot carry transparency; render --format mov (ProRes 4444), "
-            "webm (VP9 with alpha) or png-sequence, or drop --transparent"
+            f"mp4 (H.264/H.265) cannot carry transparency; set {setting('format')} mov "
+            f"(ProRes 4444), webm (VP9 with alpha) or png-sequence, or drop "
+            f"{setting('transparent')}"
         )
 
 
@@ -338,7 +343,7 @@ def format_for_output(path: str, explicit: str | None = None) -> str:
             else f"name it .{EXTENSIONS[explicit]}"
         )
         raise InvalidConfigError(
-            f"--format {explicit} does not match the output name '{path}' (it {described}); "
-            f"{fix} or pass --format {inferred}"
+            f"{setting('format')} {explicit} does not match the output name '{path}' "
+            f"(it {described}); {fix} or set {setting('format')} {inferred}"
         )
     return explicit or inferred or DEFAULT_FORMAT

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framerun_service.core.errors import InvalidConfigError, OutputNotWritableError
+from framerun_service.core.errors import InvalidConfigError, OutputNotWritableError, setting
 from framerun_service.render.browser import BrowserSession
 from framerun_service.render.chrome import browser_version
 from framerun_service.render.chunk import ChunkResult, render_chunk
@@ -158,7 +158,7 @@ def render_local(
     started = time.perf_counter()
     workers = default_workers() if workers is None else workers
     if workers < 1:
-        raise InvalidConfigError(f"--workers must be ≥ 1, got {workers}")
+        raise InvalidConfigError(f"{setting('workers')} must be ≥ 1, got {workers}")
     check_output_path(out_path, folder=writes_folder(encoder, out_path))
     warnings = list(composition.warnings)
     plan = plan_local(composition, encoder, frames=frames, chunk_size=chunk_size, warnings=warnings)

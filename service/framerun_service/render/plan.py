@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from framerun_service.core.errors import InvalidConfigError
+from framerun_service.core.errors import InvalidConfigError, setting
 from framerun_service.core.version import ENGINE_VERSION
 from framerun_service.core.wire import MAX_CHUNKS
 from framerun_service.render.composition import Composition
@@ -78,7 +78,9 @@ def frame_range(composition: Composition, frames: tuple[int, int] | None) -> tup
     total = composition.total_frames
     start, end = frames if frames is not None else (0, total)
     if not 0 <= start < end <= total:
-        raise InvalidConfigError(f"--frames {start}:{end} is outside the video's frames 0:{total}")
+        raise InvalidConfigError(
+            f"{setting('frames')} {start}:{end} is outside the video's frames 0:{total}"
+        )
     return start, end
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from framerun_service.core.errors import InvalidCompositionError, VariablesInvalidError
+from framerun_service.core.errors import InvalidCompositionError, VariablesInvalidError, setting
 
 SUPPORTED_TYPES = ("string", "number", "color", "boolean", "enum", "font", "image")
 MAX_VARIABLES_BYTES = 512 * 1024
@@ -186,7 +186,7 @@ def resolve_variables(
                 known = ", ".join(sorted(by_id)) or "none"
                 raise VariablesInvalidError(
                     f"unknown variable '{key}' (declared: {known}); "
-                    "fix the name or drop --strict-variables"
+                    f"fix the name or drop {setting('strict_variables')}"
                 )
             warnings.append(f"variable '{key}' is not declared by the composition")
             resolved[key] = value
@@ -196,6 +196,8 @@ def resolve_variables(
             expected = decl.type if decl.type != "enum" else f"one of {list(decl.options)}"
             msg = f"variable '{key}' must be {expected}, got {value!r}"
             if strict:
-                raise VariablesInvalidError(f"{msg}; fix the value or drop --strict-variables")
+                raise VariablesInvalidError(
+                    f"{msg}; fix the value or drop {setting('strict_variables')}"
+                )
             warnings.append(f"{msg}; using the default {decl.default!r}")
     return resolved, warnings
