@@ -13,7 +13,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framerun_service.core.errors import ChunkMismatchError, PlanHashMismatchError
 from framerun_service.core.storage import Storage
@@ -34,6 +34,10 @@ from framerun_service.core.wire import (
     result_uri,
 )
 from framerun_service.engine_state import Engine
+
+if TYPE_CHECKING:  # the engine loads lazily: a plan Action must not pay for PyAV at import
+    from framerun_service.render.assemble import AssembleResult
+    from framerun_service.render.plan import ChunkSpec, Plan
 
 JSON = "application/json"
 
@@ -86,7 +90,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
     ).to_json()
 
 
-def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Any, Path, list[str]]:
+def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Plan, Path, list[str]]:
     """The plan of the request's site and config, the extracted site, and the warnings.
 
     Everything that decides the output goes into the plan (and its hash): the site's
@@ -125,7 +129,7 @@ def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Any,
 
 
 def _store_plan(
-    storage: Storage, req: PlanRequest, the_plan: Any, *, seconds: float, bucket: str
+    storage: Storage, req: PlanRequest, the_plan: Plan, *, seconds: float, bucket: str
 ) -> str:
     """Write plan.json once (create-only) and answer its URI.
 
@@ -178,7 +182,7 @@ def _read_envelope(storage: Storage, uri: str) -> PlanEnvelope:
         ) from None
 
 
-def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Any, PlanEnvelope]:
+def _load_plan(storage: Storage, uri: str, expected_hash: str) -> tuple[Plan, PlanEnvelope]:
     """Read plan.json and refuse it unless its content, the request and this build agree."""
     from framerun_service.core.version import ENGINE_VERSION
     from framerun_service.render.chrome import browser_version
@@ -319,7 +323,7 @@ def assemble(
 
 
 def _chunk_object(
-    storage: Storage, the_plan: Any, req: AssembleRequest, spec: Any, bucket: str
+    storage: Storage, the_plan: Plan, req: AssembleRequest, spec: ChunkSpec, bucket: str
 ) -> str:
     """The chunk's object, refused unless it was rendered from this plan."""
     uri = chunk_uri(bucket, req.render_id, spec.index, the_plan.encoder.extension)
@@ -331,14 +335,14 @@ def _chunk_object(
 def _join_encoded_chunks(
     storage: Storage,
     engine: Engine,
-    the_plan: Any,
+    the_plan: Plan,
     envelope: PlanEnvelope,
     req: AssembleRequest,
     tmp: Path,
     out: Path,
     *,
     bucket: str,
-) -> Any:
+) -> AssembleResult:
     """The encoded chunks joined into the output, with the sound mixed in if there is any.
 
     Every chunk is fetched first: joining and muxing need them all at once.
@@ -356,8 +360,8 @@ def _join_encoded_chunks(
 
 
 def _concat_png_tars(
-    storage: Storage, the_plan: Any, req: AssembleRequest, tmp: Path, out: Path, *, bucket: str
-) -> Any:
+    storage: Storage, the_plan: Plan, req: AssembleRequest, tmp: Path, out: Path, *, bucket: str
+) -> AssembleResult:
     """A PNG sequence's chunk tars into one tar, fetching and dropping one chunk at a time.
 
     The work folder is memory on Cloud Run, and PNG chunks are large: holding

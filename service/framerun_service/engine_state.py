@@ -14,10 +14,13 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from framerun_service.core.errors import PlanHashMismatchError
 from framerun_service.core.storage import Storage
+
+if TYPE_CHECKING:  # Playwright loads when the first request needs a browser
+    from framerun_service.render.browser import BrowserSession
 
 
 @dataclass
@@ -25,7 +28,7 @@ class Engine:
     """Per-instance state: the warm browser and extracted sites, reused across requests."""
 
     work_dir: Path
-    _session: Any = None
+    _session: BrowserSession | None = None
     _sites: dict[str, Path] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pid: int = 0
@@ -48,7 +51,7 @@ class Engine:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def session(self) -> Any:
+    def session(self) -> BrowserSession:
         """The browser session, started on first use and kept warm for later requests."""
         from framerun_service.render.browser import BrowserSession
 
