@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import ssl
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from framerun_service.core.errors import WebhookDeliveryError
 from framerun_service.core.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
+from framerun_service.render.netguard import pinned_connection
 
 USER_AGENT = "framerun-webhooks/1"
 
@@ -89,20 +88,7 @@ def _post(
     url: str, address: str | None, body: bytes, headers: dict[str, str], timeout_s: float
 ) -> tuple[int, str | None]:
     """One POST, connected to ``address`` (TLS still checks the URL's host name)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
-    conn = (
-        http.client.HTTPSConnection(host, port, timeout=timeout_s, context=_TLS)
-        if secure
-        else http.client.HTTPConnection(host, port, timeout=timeout_s)
-    )
-    if address is not None:
-        conn._create_connection = lambda _addr, timeout, source: socket.create_connection(  # type: ignore[attr-defined]
-            (address, port), timeout, source
-        )
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn, path = pinned_connection(url, address, timeout_s=timeout_s, tls=_TLS)
     try:
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()

@@ -53,6 +53,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from framerun_service.core.names import camel_case
+
 _SETTING = re.compile(r"<<([a-z][a-z0-9_]*)>>")
 
 
@@ -66,11 +68,6 @@ def setting(name: str) -> str:
     the command line.
     """
     return f"<<{name}>>"
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _spell(text: str, spelling: Callable[[str], str]) -> str:
@@ -96,7 +93,7 @@ class FramerunError(Exception):
     @property
     def wire_message(self) -> str:
         """The message as the service replies it: settings by their config keys."""
-        return _spell(self._template, _camel)
+        return _spell(self._template, camel_case)
 
     @property
     def cli_message(self) -> str:

@@ -14,9 +14,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Self, cast
+from typing import Any, ClassVar, Self
 
 from framerun_service.core.errors import InvalidInputError, InvalidRequestError
+from framerun_service.core.names import camel_case
 
 # The most chunks one render may have (a plan refuses more; a request naming one beyond is
 # malformed).
@@ -101,7 +102,7 @@ def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) ->
     if name not in body:
         raise InvalidRequestError(f"'{name}' is required")
     value = body[name]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+    if not _is_kind(value, kind):
         expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise InvalidRequestError(f"'{name}' must be a {expected}, got {type(value).__name__}")
     return value
@@ -244,18 +245,16 @@ _KINDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 class _Record:
     """JSON for a dataclass record: field ``chunk_index`` is key ``chunkIndex``."""
 
     _what: ClassVar[str] = "a record"
 
     def to_json(self) -> dict[str, Any]:
-        return {_camel(f.name): _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        return {camel_case(f.name): getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    def to_text(self) -> str:
+        return json.dumps(self.to_json())
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
@@ -263,12 +262,21 @@ class _Record:
             raise _record_error(cls._what, "(the whole object)")
         values: dict[str, Any] = {}
         for f in fields(cls):  # type: ignore[arg-type]
-            key, kind = _camel(f.name), _KINDS[str(f.type)]
+            key, kind = camel_case(f.name), _KINDS[str(f.type)]
             value: Any = data.get(key)
             if not _is_kind(value, kind):
                 raise _record_error(cls._what, key)
             values[f.name] = float(value) if str(f.type) == "float" else value
         return cls(**values)
+
+    @classmethod
+    def from_text(cls, text: str | None) -> Self:
+        """The record from its JSON text (as an execution's argument or result carries it)."""
+        try:
+            data = json.loads(text or "{}")
+        except json.JSONDecodeError:
+            raise _record_error(cls._what, "(not JSON)") from None
+        return cls.from_json(data)
 
 
 def _is_kind(value: Any, kind: type | tuple[type, ...]) -> bool:
@@ -276,20 +284,8 @@ def _is_kind(value: Any, kind: type | tuple[type, ...]) -> bool:
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
-def _plain(value: Any) -> Any:
-    return value.to_json() if isinstance(value, _Record) else value
-
-
 def _record_error(what: str, name: str) -> InvalidRequestError:
     return InvalidRequestError(f"{what} is malformed at '{name}'; was it written by framerun?")
-
-
-def _parse_text(cls: type[_Record], text: str | None) -> Any:
-    try:
-        data = json.loads(text or "{}")
-    except json.JSONDecodeError:
-        raise _record_error(cls._what, "(not JSON)") from None
-    return cls.from_json(data)
 
 
 @dataclass(frozen=True)
@@ -299,13 +295,6 @@ class ExecutionArgument(_Record):
     _what = "the execution argument"
     render_id: str
     request_uri: str
-
-    def to_text(self) -> str:
-        return json.dumps(self.to_json())
-
-    @classmethod
-    def from_text(cls, text: str | None) -> ExecutionArgument:
-        return cast(ExecutionArgument, _parse_text(cls, text))
 
 
 @dataclass(frozen=True)
@@ -365,10 +354,6 @@ class WorkflowResult(_Record):
     bytes: int
     plan_hash: str
     chunk_count: int
-
-    @classmethod
-    def from_text(cls, text: str | None) -> WorkflowResult:
-        return cast(WorkflowResult, _parse_text(cls, text))
 
 
 # ---- the Actions' replies (workflows/render.yaml reads these keys) --------------------

@@ -32,7 +32,7 @@ class ChunkResult:
     index: int
     frames: int
     seconds: float
-    path: Path | None
+    path: Path
 
 
 ProgressFn = Callable[[int], None]

@@ -35,7 +35,7 @@ from framerun_service.render.site import site_tree_hash
 
 @dataclass(frozen=True)
 class LocalRenderResult:
-    output: Path | None
+    output: Path
     plan: Plan
     frames: int
     seconds: float

@@ -300,6 +300,33 @@ _DROP_RESPONSE = frozenset(
 )
 
 
+def pinned_connection(
+    url: str, address: str | None, *, timeout_s: float, tls: ssl.SSLContext
+) -> tuple[http.client.HTTPConnection, str]:
+    """A connection for ``url`` that reaches ``address``, and the request path.
+
+    http.client would resolve the host name again, and a second answer may differ
+    from the checked one (DNS rebinding); this connects to the checked address
+    while TLS still verifies the certificate against the URL's host name. With no
+    ``address`` the host is resolved as usual.
+    """
+    parts = urlsplit(url)
+    host = _host(url)
+    secure = parts.scheme.lower() == "https"
+    port = parts.port or (443 if secure else 80)
+    conn = (
+        http.client.HTTPSConnection(host, port, timeout=timeout_s, context=tls)
+        if secure
+        else http.client.HTTPConnection(host, port, timeout=timeout_s)
+    )
+    if address is not None:
+        conn._create_connection = lambda _addr, timeout, source: socket.create_connection(  # type: ignore[attr-defined]
+            (address, port), timeout, source
+        )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return conn, path
+
+
 class HttpsFetcher:
     """One HTTPS request to a pinned address, certificate checked against the host name."""
 
@@ -311,16 +338,9 @@ class HttpsFetcher:
         self._tls = tls or ssl.create_default_context()
 
     def __call__(self, request: FetchRequest) -> FetchResponse:
-        parts = urlsplit(request.url)
-        host, port = _host(request.url), parts.port or 443
-        conn = http.client.HTTPSConnection(host, port, timeout=self.timeout_s, context=self._tls)
-        # http.client would resolve the name again; connect to the checked address instead.
-        conn._create_connection = lambda _addr, timeout, source: socket.create_connection(  # type: ignore[attr-defined]
-            (request.address, port), timeout, source
+        conn, path = pinned_connection(
+            request.url, request.address, timeout_s=self.timeout_s, tls=self._tls
         )
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
         headers = {k: v for k, v in request.headers if k.lower() not in _DROP_REQUEST}
         try:
             conn.request(request.method, path, body=request.body, headers=headers)
