@@ -55,6 +55,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -68,6 +69,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "examples" / "bench"
+HELLO = ROOT / "examples" / "hello"
 SAMPLE_S = 0.1
 
 
@@ -293,6 +295,45 @@ def measure_preroll(frames: int) -> float:
     return seconds
 
 
+def measure_short(project: Path = HELLO) -> dict[str, float]:
+    """A short render end to end (``examples/hello``: 720p, 4 s, 120 frames), where
+    start-up weighs most: ``framerun render`` timed as a user runs it, and the same
+    render in-process, timed to its first and last frame. ``short_total_over_capture``
+    is the CLI's wall time over the span in which frames were captured (target ≤ 1.5)."""
+    from framerun_service.render.composition import load_composition
+    from framerun_service.render.encoding import encoder_settings
+    from framerun_service.render.local import render_local
+
+    cli = ROOT / ".venv" / "bin" / "framerun"
+    with tempfile.TemporaryDirectory(prefix="framerun-bench-") as tmp:
+        started = time.perf_counter()
+        subprocess.run(
+            [str(cli), "render", str(project), "-o", f"{tmp}/cli.mp4", "--quiet"], check=True
+        )
+        total = time.perf_counter() - started
+        comp = load_composition(project)
+        stamps: list[float] = []
+        started = time.perf_counter()
+        render_local(
+            comp,
+            encoder_settings(fps=comp.fps),
+            Path(tmp) / "in-process.mp4",
+            on_frames=lambda _n: stamps.append(time.perf_counter() - started),
+        )
+        in_process = time.perf_counter() - started
+    # Progress arrives in batches (every 0.1 s): capture spans first to last batch.
+    capture = stamps[-1] - stamps[0]
+    figures = {
+        "short_first_frame_s": round(stamps[0], 2),
+        "short_capture_s": round(capture, 2),
+        "short_in_process_s": round(in_process, 2),
+        "short_cli_total_s": round(total, 2),
+        "short_total_over_capture": round(total / capture, 2),
+    }
+    log(f"short render ({project.name}): {figures}")
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 s video, one pair of runs")
@@ -328,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     double = render_once(f"full {2 * duration:g}s", 2 * duration, encode=True, workers=workers)
     preroll_frames = 600 if args.quick else 18_000  # 10 minutes in, at 30 fps
     preroll_s = measure_preroll(preroll_frames)
+    short = measure_short()
 
     best, best_ceiling = max(full, key=lambda r: r.fps), max(ceiling, key=lambda r: r.fps)
     peaks = [r.peak_rss for r in full]
@@ -341,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": workers,
         "preroll_10min_s": round(preroll_s * 18_000 / preroll_frames, 2),
         "preroll_ms_per_frame": round(preroll_s / preroll_frames * 1000, 3),
+        **short,
     }
     log(f"bench took {time.perf_counter() - bench_started:.1f} s")
     line = json.dumps(figures)

@@ -96,6 +96,7 @@ def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Plan
     Everything that decides the output goes into the plan (and its hash): the site's
     tree hash, this build's browser and font set, the clips to mix, the encoder.
     """
+    from framerun_service.render.beginframe import capture_method
     from framerun_service.render.chrome import browser_version
     from framerun_service.render.composition import load_composition
     from framerun_service.render.config import RenderConfig
@@ -124,6 +125,7 @@ def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Plan
         audio=composition_clips(comp, warnings=warnings),
         jpeg_quality=engine_settings().jpeg_quality,
         chrome_args=engine_settings().extra_chrome_args,
+        capture_method=capture_method(site, engine_settings().capture_method),
     )
     return the_plan, site, warnings
 

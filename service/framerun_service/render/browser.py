@@ -32,6 +32,7 @@ from framerun_service.core.errors import (
     CompositionTimeoutError,
     PageScriptError,
 )
+from framerun_service.render.beginframe import BeginFrameCapture, capture_method
 from framerun_service.render.checks import (
     PAGE_CHECK_JS,
     PREROLL_JS,
@@ -42,7 +43,7 @@ from framerun_service.render.checks import (
     font_error,
     loaded_families,
 )
-from framerun_service.render.chrome import CHROME_ARGS, browser_version
+from framerun_service.render.chrome import BEGIN_FRAME_ARGS, CHROME_ARGS, browser_version
 from framerun_service.render.deadline import page_deadline
 from framerun_service.render.netguard import (
     SITE_ORIGIN,
@@ -90,6 +91,14 @@ class PageSpec:
     variables: dict[str, Any]
     transparent: bool = False
     seed: int = 0
+    # Draw with HeadlessExperimental.beginFrame (beginframe.py) rather than
+    # Page.captureScreenshot. The two differ by a level on a few pixels, so a plan
+    # fixes one for all its chunks. None: as a plan made with default settings would.
+    begin_frame: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.begin_frame is None:
+            self.begin_frame = capture_method(self.project_dir, "beginframe") == "beginframe"
 
 
 @dataclass
@@ -103,6 +112,8 @@ class CompositionPage:
     guard: PageGuard
     renderer: str = ""
     fonts: tuple[str, ...] = field(default_factory=tuple)  # families loaded at open
+    frames: BeginFrameCapture | None = None  # the beginFrame loop, for such pages
+    _last: bytes | None = None  # what capture() returned last, for an unchanged frame
 
     def seek(self, frame: int) -> None:
         """Show ``frame``; raises if a font failed or a request was refused meanwhile.
@@ -161,13 +172,26 @@ class CompositionPage:
             raise error
 
     def capture(self, fmt: str, *, jpeg_quality: int = 92) -> bytes:
-        """One screenshot of the viewport: ``jpeg`` (fast path) or ``png`` (lossless)."""
+        """The viewport as ``jpeg`` (fast path) or ``png`` (lossless) bytes."""
+        data = self.capture_changed(fmt, jpeg_quality=jpeg_quality)
+        if data is None:
+            assert self._last is not None  # the first capture of a page always draws
+            return self._last
+        self._last = data
+        return data
+
+    def capture_changed(self, fmt: str, *, jpeg_quality: int = 92) -> bytes | None:
+        """As :meth:`capture`, but None when nothing on screen changed since this
+        page's previous capture (only beginFrame pages can tell; see beginframe.py),
+        so the caller can reuse that frame rather than decode the same pixels again."""
         import base64
 
-        params: dict[str, Any] = {"format": fmt, "optimizeForSpeed": True}
-        if fmt == "jpeg":
-            params["quality"] = jpeg_quality
         try:
+            if self.frames is not None:
+                return self.frames.capture(fmt, jpeg_quality)
+            params: dict[str, Any] = {"format": fmt, "optimizeForSpeed": True}
+            if fmt == "jpeg":
+                params["quality"] = jpeg_quality
             data = self.cdp.send("Page.captureScreenshot", params)["data"]
         except Error as exc:
             raise _classify(exc, "capture") from None
@@ -198,23 +222,31 @@ class BrowserSession:
             timeout_s=self.settings.fetch_timeout_s, max_bytes=self.settings.max_fetch_bytes
         )
         self._pw: Playwright | None = None
-        self._browser: Browser | None = None
+        # One browser per way of drawing: a beginFrame browser cannot screenshot
+        # ordinary pages (chrome.py), so each kind of page gets its own.
+        self._browsers: dict[bool, Browser] = {}
         self._renderer: tuple[Browser, str | None] | None = None
 
-    def _ensure(self) -> Browser:
-        if self._browser is None or not self._browser.is_connected():
+    def _ensure(self, begin_frame: bool = True) -> Browser:
+        browser = self._browsers.get(begin_frame)
+        if browser is None or not browser.is_connected():
             browser_version(self.settings.chrome_path)  # clear error if missing
             if self._pw is None:
                 self._pw = sync_playwright().start()
-            self._browser = self._pw.chromium.launch(
+            browser = self._pw.chromium.launch(
                 executable_path=self.settings.chrome_path,
-                args=[*CHROME_ARGS, *self.settings.extra_chrome_args],
+                args=[
+                    *CHROME_ARGS,
+                    *(BEGIN_FRAME_ARGS if begin_frame else ()),
+                    *self.settings.extra_chrome_args,
+                ],
             )
-        return self._browser
+            self._browsers[begin_frame] = browser
+        return browser
 
-    def gpu_renderer(self) -> str:
+    def gpu_renderer(self, begin_frame: bool = True) -> str:
         """The WebGL renderer, checked to be SwiftShader; probed once per browser launch."""
-        browser = self._ensure()
+        browser = self._ensure(begin_frame)
         if self._renderer is None or self._renderer[0] is not browser:
             try:
                 context = browser.new_context()
@@ -229,9 +261,12 @@ class BrowserSession:
 
     def open(self, spec: PageSpec) -> CompositionPage:
         """Load the composition, run the checks and wait until it is ready for its first seek."""
-        renderer = self.gpu_renderer()
+        begin_frame = bool(spec.begin_frame)  # decided by __post_init__
+        renderer = self.gpu_renderer(begin_frame)
+        browser = self._ensure(begin_frame)
         try:
-            context = self._ensure().new_context(
+            known = _context_ids(browser) if begin_frame else set()
+            context = browser.new_context(
                 viewport={"width": spec.width, "height": spec.height},
                 # Dates and number formats must not depend on the worker's locale.
                 timezone_id="UTC",
@@ -243,18 +278,20 @@ class BrowserSession:
         except Error as exc:
             raise _classify(exc, "opening a page") from None
         try:
-            return self._load(context, spec, renderer)
+            return self._load(context, spec, renderer, known)
         except BaseException:
             with contextlib.suppress(Error):
                 context.close()
             raise
 
-    def _load(self, context: BrowserContext, spec: PageSpec, renderer: str) -> CompositionPage:
+    def _load(
+        self, context: BrowserContext, spec: PageSpec, renderer: str, known: set[str]
+    ) -> CompositionPage:
         _install_runtime(context, spec)
         guard = PageGuard(
             spec.project_dir, resolver=self.resolver, fetcher=self.fetcher, entry=spec.entry
         )
-        page = context.new_page()
+        page = _begin_frame_page(context, spec, known) if spec.begin_frame else context.new_page()
         guard.attach(context, page)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -268,7 +305,8 @@ class BrowserSession:
         _check_loaded(report, guard, errors)
         page.set_default_timeout(self.settings.seek_timeout_s * 1000)
         fonts = loaded_families(report["loaded"])
-        return CompositionPage(page, cdp, spec, self.settings, guard, renderer, fonts)
+        frames = BeginFrameCapture(cdp.send, spec.fps) if spec.begin_frame else None
+        return CompositionPage(page, cdp, spec, self.settings, guard, renderer, fonts, frames)
 
     def _navigate(self, page: Page, spec: PageSpec, guard: PageGuard) -> dict[str, Any]:
         """Go to the entry, wait until it is ready and return the page check's report."""
@@ -278,7 +316,9 @@ class BrowserSession:
         with page_deadline(2 * self.settings.load_timeout_s + 5) as expired:
             try:
                 page.goto(f"{SITE_ORIGIN}/{spec.entry}", wait_until="load", timeout=timeout_ms)
-                page.wait_for_function("() => !!window.__framerun", timeout=timeout_ms)
+                # Polled on a timer: the default polls on animation frames, which a
+                # beginFrame page only draws when asked.
+                page.wait_for_function("() => !!window.__framerun", timeout=timeout_ms, polling=20)
                 page.evaluate(READY_JS, timeout_ms)
                 if spec.transparent:
                     page.evaluate(TRANSPARENT_BACKGROUND_JS)
@@ -300,13 +340,51 @@ class BrowserSession:
         return self._ensure().version
 
     def close(self) -> None:
-        if self._browser is not None:
+        for browser in self._browsers.values():
             with contextlib.suppress(Error):
-                self._browser.close()
+                browser.close()
         if self._pw is not None:
             self._pw.stop()
-        self._browser = self._pw = None
+        self._browsers = {}
+        self._pw = None
         self._renderer = None
+
+
+def _context_ids(browser: Browser) -> set[str]:
+    cdp = browser.new_browser_cdp_session()
+    try:
+        return set(cdp.send("Target.getBrowserContexts")["browserContextIds"])
+    finally:
+        cdp.detach()
+
+
+def _begin_frame_page(context: BrowserContext, spec: PageSpec, known: set[str]) -> Page:
+    """A page of ``context`` that draws only on beginFrame.
+
+    Playwright has no option for it, so the page is created over CDP in the
+    context (the one browser context that appeared when ``context`` was made,
+    since ``known`` held the ones before) and Playwright adopts it as it adopts
+    any page of its contexts: routes, init scripts and viewport included.
+    """
+    browser = context.browser
+    assert browser is not None
+    (context_id,) = _context_ids(browser) - known
+    cdp = browser.new_browser_cdp_session()
+    try:
+        with context.expect_page() as created:
+            cdp.send(
+                "Target.createTarget",
+                {
+                    "url": "about:blank",
+                    "browserContextId": context_id,
+                    "enableBeginFrameControl": True,
+                    "width": spec.width,
+                    "height": spec.height,
+                },
+            )
+    finally:
+        cdp.detach()
+    return created.value
 
 
 def _install_runtime(context: BrowserContext, spec: PageSpec) -> None:
@@ -317,6 +395,7 @@ def _install_runtime(context: BrowserContext, spec: PageSpec) -> None:
         "height": spec.height,
         "variables": spec.variables,
         "seed": spec.seed,
+        "beginFrame": spec.begin_frame,
     }
     context.add_init_script(script=f"window.__FRAMERUN_CONFIG__ = {json.dumps(config)};")
     context.add_init_script(path=str(RUNTIME_JS))
@@ -360,12 +439,14 @@ def _overran(doing: str, setting: str) -> CompositionTimeoutError:
 
 
 def _classify(exc: Error, doing: str) -> Exception:
-    text = str(exc)
+    # Only the first line says what happened: Playwright appends the browser's launch
+    # log, whose flags (--disable-new-content-rendering-timeout) must not read as one.
+    text = (str(exc).splitlines() or [""])[0]
+    if "closed" in text or "crash" in text.lower() or "disconnected" in text:
+        return BrowserCrashedError(f"the browser died while {doing}: {text}")
     if "Timeout" in text or "timeout" in text:
         return CompositionTimeoutError(
             f"the page did not settle while {doing}; check for never-ending loads "
             "or raise FRAMERUN_LOAD_TIMEOUT_S"
         )
-    if "closed" in text or "crash" in text.lower() or "disconnected" in text:
-        return BrowserCrashedError(f"the browser died while {doing}: {text.splitlines()[0]}")
-    return PageScriptError(f"the page failed while {doing}: {text.splitlines()[0]}")
+    return PageScriptError(f"the page failed while {doing}: {text}")

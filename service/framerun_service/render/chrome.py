@@ -13,7 +13,7 @@ from functools import cache
 from framerun_service.core.errors import InvalidConfigError
 from framerun_service.render.settings import engine_settings
 
-__all__ = ["CHROME_ARGS", "browser_version"]
+__all__ = ["BEGIN_FRAME_ARGS", "CHROME_ARGS", "browser_version"]
 
 CHROME_ARGS = (
     "--no-sandbox",
@@ -46,6 +46,18 @@ CHROME_ARGS = (
     "--proxy-server=127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+)
+
+# Frames drawn only when the renderer asks (HeadlessExperimental.beginFrame): one call
+# runs the whole pipeline (main thread, raster, compositor) for the frame just seeked
+# and returns its pixels, and reports whether anything on screen changed, which lets
+# an unchanged frame be reused instead of drawn again. A browser launched with these
+# serves only pages created with beginFrame control: Page.captureScreenshot on an
+# ordinary page waits forever for a frame, so such pages get a browser without them.
+BEGIN_FRAME_ARGS = (
+    "--enable-begin-frame-control",
+    "--run-all-compositor-stages-before-draw",
+    "--disable-new-content-rendering-timeout",
 )
 
 

@@ -25,6 +25,8 @@ from framerun_service.render.pngseq import PngChunkWriter
 
 QUEUE_DEPTH = 4
 _DONE = None
+# The frame showed what the previous one showed: encode that picture again.
+_REPEAT = b""
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class ChunkResult:
     frames: int
     seconds: float
     path: Path
+    reused: int = 0  # frames that showed the previous frame's pixels (beginframe.py)
 
 
 ProgressFn = Callable[[int], None]
@@ -53,6 +56,7 @@ def page_spec(plan: Plan, project_dir: Path) -> PageSpec:
         fps=float(plan.fps),
         variables=plan.variables,
         transparent=plan.encoder.alpha,
+        begin_frame=plan.capture_method == "beginframe",
     )
 
 
@@ -90,7 +94,10 @@ def render_chunk(
         while (data := frames.get()) is not _DONE:
             if not failure:
                 try:
-                    add(data)
+                    if data is _REPEAT:
+                        encoder.repeat()
+                    else:
+                        add(data)
                 except BaseException as exc:
                     failure.append(exc)
 
@@ -101,7 +108,8 @@ def render_chunk(
         page.preroll(chunk.start)
         for frame in range(chunk.start, chunk.end):
             page.seek(frame)
-            frames.put(page.capture(capture_format, jpeg_quality=plan.jpeg_quality))
+            picture = page.capture_changed(capture_format, jpeg_quality=plan.jpeg_quality)
+            frames.put(_REPEAT if picture is None else picture)
             if failure:
                 break
             if on_frames is not None:
@@ -121,4 +129,5 @@ def render_chunk(
         raise failure[0]
     encoder.close()
     os.replace(tmp_path, out_path)
-    return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, out_path)
+    reused = page.frames.reused if page.frames is not None else 0
+    return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, out_path, reused)

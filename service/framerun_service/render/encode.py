@@ -68,6 +68,7 @@ class ChunkEncoder:
         self._jpeg = av.CodecContext.create("mjpeg", "r")
         self._png = av.CodecContext.create("png", "r")
         self._reformatter = VideoReformatter()
+        self._last: av.VideoFrame | None = None
         self.frames = 0
 
     def add_jpeg(self, data: bytes) -> None:
@@ -86,6 +87,13 @@ class ChunkEncoder:
         packet.is_keyframe = True
         (frame,) = self._png.decode(packet)
         self._encode(self._to_yuv(frame))
+
+    def repeat(self) -> None:
+        """Encode the previous frame's picture again (the page showed it unchanged):
+        no decode, no colour conversion, and the encoder codes it as a skip."""
+        if self._last is None:
+            raise ValueError("repeat() before any frame was added")
+        self._encode(self._last)
 
     def _to_yuv(self, rgb: av.VideoFrame) -> av.VideoFrame:
         return self._reformatter.reformat(
@@ -107,6 +115,7 @@ class ChunkEncoder:
         # Tag the frame so x264 writes BT.709 limited VUI, whatever swscale left set.
         frame.color_range = 1
         frame.colorspace = 1
+        self._last = frame  # the encoder holds its own reference to the pixels
         self.frames += 1
         for packet in self._stream.encode(frame):
             self._container.mux(packet)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from framerun_service.core.errors import InvalidConfigError, OutputNotWritableError, setting
+from framerun_service.render.beginframe import capture_method
 from framerun_service.render.browser import BrowserSession
 from framerun_service.render.chrome import browser_version
 from framerun_service.render.chunk import ChunkResult, render_chunk
@@ -54,6 +55,12 @@ def _init_worker(progress_queue: Any) -> None:
     global _session, _progress_queue
     _session = BrowserSession()
     _progress_queue = progress_queue
+
+
+def _warm_worker() -> None:
+    """Launch the worker's browser and probe its GPU while the plan is being made."""
+    assert _session is not None
+    _session.gpu_renderer()
 
 
 def _worker_render(plan: Plan, index: int, project_dir: str, out: str) -> ChunkResult:
@@ -137,6 +144,7 @@ def plan_local(
         audio=composition_clips(composition, warnings=warnings if warnings is not None else []),
         jpeg_quality=engine_settings().jpeg_quality,
         chrome_args=engine_settings().extra_chrome_args,
+        capture_method=capture_method(composition.project_dir, engine_settings().capture_method),
     )
 
 
@@ -161,12 +169,20 @@ def render_local(
         raise InvalidConfigError(f"{setting('workers')} must be ≥ 1, got {workers}")
     check_output_path(out_path, folder=writes_folder(encoder, out_path))
     warnings = list(composition.warnings)
-    plan = plan_local(composition, encoder, frames=frames, chunk_size=chunk_size, warnings=warnings)
-    if on_plan is not None:
-        on_plan(plan)
     workdir = Path(tempfile.mkdtemp(prefix="framerun-"))
+    progress = mp.get_context("spawn").Queue() if on_frames is not None else None
+    # Start-up overlaps the plan: the workers spawn, import the engine and launch
+    # their browsers while this process hashes the site and reads the clips.
+    pool = _start_pool(workers, progress)
     try:
-        chunk_paths = _render_chunks(plan, composition.project_dir, workdir, workers, on_frames)
+        plan = plan_local(
+            composition, encoder, frames=frames, chunk_size=chunk_size, warnings=warnings
+        )
+        if on_plan is not None:
+            on_plan(plan)
+        chunk_paths = _render_chunks(
+            pool, plan, composition.project_dir, workdir, progress, on_frames
+        )
         result = finish_render(
             plan, chunk_paths, out_path, site_dir=composition.project_dir, work_dir=workdir
         )
@@ -179,37 +195,46 @@ def render_local(
             tuple(warnings),
         )
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _start_pool(workers: int, progress: Any) -> ProcessPoolExecutor:
+    """``workers`` processes, each warming up its browser as soon as it has started."""
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(progress,),
+    )
+    for _ in range(workers):  # one task each spawns them all now, not at the first chunk
+        pool.submit(_warm_worker)
+    return pool
+
+
 def _render_chunks(
+    pool: ProcessPoolExecutor,
     plan: Plan,
     project_dir: Path,
     workdir: Path,
-    workers: int,
+    progress: Any,
     on_frames: ProgressFn | None,
 ) -> list[Path]:
-    ctx = mp.get_context("spawn")
-    manager_queue = ctx.Queue() if on_frames is not None else None
     paths = [workdir / f"chunk-{c.index:05d}.{plan.encoder.extension}" for c in plan.chunks]
-    pool_size = min(workers, len(plan.chunks))
-    with ProcessPoolExecutor(
-        pool_size, mp_context=ctx, initializer=_init_worker, initargs=(manager_queue,)
-    ) as pool:
-        futures = {
-            pool.submit(_worker_render, plan, c.index, str(project_dir), str(paths[c.index]))
-            for c in plan.chunks
-        }
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
-            _drain(manager_queue, on_frames)
-            for fut in done:
-                if fut.exception() is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise fut.exception()  # type: ignore[misc]
-        _drain(manager_queue, on_frames)
+    futures = {
+        pool.submit(_worker_render, plan, c.index, str(project_dir), str(paths[c.index]))
+        for c in plan.chunks
+    }
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+        _drain(progress, on_frames)
+        for fut in done:
+            if fut.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                raise fut.exception()  # type: ignore[misc]
+    _drain(progress, on_frames)
     return paths
 
 

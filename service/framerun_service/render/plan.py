@@ -109,6 +109,7 @@ class Plan:
     # chunk is captured with the plan's values, never the instance's.
     jpeg_quality: int = DEFAULT_JPEG_QUALITY
     chrome_args: tuple[str, ...] = ()
+    capture_method: str = "beginframe"  # settings.CAPTURE_METHODS
     plan_hash: str = ""
 
     @property
@@ -137,7 +138,11 @@ class Plan:
             "browserVersion": self.browser_version,
             "fontSet": self.font_set,
             "audio": [clip.to_json() for clip in self.audio],
-            "capture": {"jpegQuality": self.jpeg_quality, "chromeArgs": list(self.chrome_args)},
+            "capture": {
+                "jpegQuality": self.jpeg_quality,
+                "chromeArgs": list(self.chrome_args),
+                "method": self.capture_method,
+            },
         }
 
     def compute_hash(self) -> str:
@@ -165,6 +170,7 @@ class Plan:
             audio=tuple(MediaClip.from_json(c) for c in data.get("audio", [])),
             jpeg_quality=data["capture"]["jpegQuality"],
             chrome_args=tuple(data["capture"]["chromeArgs"]),
+            capture_method=data["capture"]["method"],
             plan_hash=data.get("planHash", ""),
         )
 
@@ -184,6 +190,7 @@ def make_plan(
     audio: tuple[MediaClip, ...] = (),
     jpeg_quality: int = DEFAULT_JPEG_QUALITY,
     chrome_args: tuple[str, ...] = (),
+    capture_method: str = "beginframe",
 ) -> Plan:
     """Freeze a render: the frame range, its chunks, and the hash over all inputs.
 
@@ -226,6 +233,7 @@ def make_plan(
         audio=() if encoder.container == PNG_SEQUENCE else audio,
         jpeg_quality=jpeg_quality,
         chrome_args=tuple(chrome_args),
+        capture_method=capture_method,
     )
     return _with_hash(plan)
 

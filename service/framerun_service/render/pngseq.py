@@ -76,6 +76,7 @@ class PngChunkWriter:
         self.size = (width, height)
         self._file = path.open("wb")
         self._tar = _open_tar_writer(self._file, plan_tag)
+        self._last: bytes | None = None
         self.frames = 0
 
     def add_png(self, data: bytes) -> None:
@@ -86,7 +87,14 @@ class PngChunkWriter:
                 f"{self.size[1]}; check the page's device scale factor"
             )
         self._tar.addfile(_member(FRAME_NAME.format(self.frames), len(data)), io.BytesIO(data))
+        self._last = data
         self.frames += 1
+
+    def repeat(self) -> None:
+        """Write the previous frame's PNG again (the page showed it unchanged)."""
+        if self._last is None:
+            raise ValueError("repeat() before any frame was added")
+        self.add_png(self._last)
 
     def add_jpeg(self, data: bytes) -> None:
         raise TypeError("a PNG sequence is captured as PNG; render with capture_format 'png'")

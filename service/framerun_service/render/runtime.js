@@ -182,6 +182,10 @@
   // real frame, bounded) avoids that; the time we then set makes it exact anyway.
   function settleAnimations(onlyPlayPending) {
     stamp();
+    // A beginFrame page (beginframe.py) runs every compositor stage for the time set
+    // before it draws, so there is no stale compositor to wait for, and no frame
+    // would come to start the animation while we waited.
+    if (cfg.beginFrame) return null;
     const waits = [];
     for (const a of registry) {
       if (a.pending && (!onlyPlayPending || a.playState === "running")) waits.push(a.ready.catch(() => {}));

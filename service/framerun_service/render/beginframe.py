@@ -1,0 +1,115 @@
+"""Frames drawn on demand with ``HeadlessExperimental.beginFrame``, unchanged ones reused.
+
+A page created with beginFrame control draws nothing by itself: each call runs the
+main thread, raster and compositor once for the time just seeked and, when asked,
+returns the pixels (≈20 % less CPU per 1080p frame here than
+``Page.captureScreenshot``). A call without a screenshot also reports whether
+anything on screen changed (``hasDamage``), for ≈4 ms instead of ≈50, and that is
+what lets a frame that shows exactly what the previous one showed (a held title, a
+pause between scenes) reuse its pixels instead of being drawn and encoded again.
+
+The damage report is trusted only under two rules measured on this browser:
+
+- A call that returns a screenshot always reports damage and leaves damage behind
+  for the next call. So after a screenshot, one call with nothing seeked in between
+  (the *absorb*) clears it, and only then does a *probe* (seek, then a call without
+  a screenshot) tell whether that seek changed anything.
+- A probe costs a frame's drawing when the frame did change (≈10 ms more than a
+  screenshot alone). So probes back off on pages that keep changing: after a probe
+  finds damage the next one waits 2, then 4, … up to :data:`MAX_PROBE_GAP` frames,
+  and a probe that finds none brings back probing every frame. An animated page
+  pays about one probe in 16 frames; a still one draws nothing but probes.
+
+Reuse never depends on guessing what the page does: a frame is reused only when the
+browser said nothing on screen changed since the frame whose pixels are reused.
+
+Pages that play ``<video>`` are drawn with ``Page.captureScreenshot`` instead
+(:func:`capture_method`): after a seek, a video's new frame reaches the screen only
+with a video-frame callback, which needs frames the page draws by itself; a
+beginFrame draw right after 'seeked' showed a stale frame on backward seeks.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+from framerun_service.core.errors import BrowserCrashedError
+from framerun_service.render.site import iter_site_files
+
+__all__ = ["MAX_PROBE_GAP", "BeginFrameCapture", "capture_method"]
+
+MAX_PROBE_GAP = 16
+# A <video> in markup, or one a script makes: over-matching only costs speed.
+_VIDEO = re.compile(rb"<video\b|createElement\(\s*[\"'`]video[\"'`]", re.IGNORECASE)
+_SCANNED = (".html", ".htm", ".js", ".mjs", ".svg")
+
+
+def capture_method(project_dir: Path, configured: str) -> str:
+    """How the plan's frames are drawn: ``configured`` (FRAMERUN_CAPTURE), except that
+    a site that may play ``<video>`` is always screenshotted (see the module doc)."""
+    if configured == "screenshot":
+        return configured
+    for rel, path in iter_site_files(project_dir):
+        if rel.lower().endswith(_SCANNED) and _VIDEO.search(path.read_bytes()):
+            return "screenshot"
+    return configured
+
+
+class BeginFrameCapture:
+    """The frame loop of one beginFrame-controlled page: ``capture`` after each seek."""
+
+    def __init__(self, send: Any, fps: float, *, reuse: bool = True) -> None:
+        self._send = send  # CDPSession.send of the page
+        self._reuse = reuse  # False: draw every frame (a reference to check reuse against)
+        self._interval_ms = 1000.0 / fps
+        self._ticks_ms = 0.0
+        self._has_frame = False  # the page has produced pixels to reuse
+        self._gap = 1  # frames between probes
+        self._wait = 0  # frames still to capture directly before the next probe
+        self.reused = 0  # frames answered from the previous frame's pixels
+        self.drawn = 0  # frames drawn and returned
+
+    def pump(self, frames: int = 1) -> None:
+        """Run the page's rendering steps without drawing (used while it loads)."""
+        for _ in range(frames):
+            self._begin({"noDisplayUpdates": True})
+
+    def capture(self, fmt: str, quality: int) -> bytes | None:
+        """The pixels of the frame just seeked, or None: the previous frame's pixels
+        are still exactly what is on screen."""
+        if self._reuse and self._has_frame and self._wait == 0:
+            if not self._begin({})["hasDamage"]:
+                self.reused += 1
+                self._gap = 1
+                return None
+            self._gap = min(2 * self._gap, MAX_PROBE_GAP)
+            self._wait = self._gap - 1
+        elif self._wait > 0:
+            self._wait -= 1
+        screenshot: dict[str, Any] = {"format": fmt, "optimizeForSpeed": True}
+        if fmt == "jpeg":
+            screenshot["quality"] = quality
+        reply = self._begin({"screenshot": screenshot})
+        data = reply.get("screenshotData")
+        if data is None:  # no damage although a screenshot was asked for: draw again
+            data = self._begin({"screenshot": screenshot}).get("screenshotData")
+            if data is None:
+                raise BrowserCrashedError(
+                    "the browser drew no picture for a frame twice in a row; retry the render"
+                )
+        self._has_frame = True
+        self.drawn += 1
+        if self._reuse and self._wait == 0:
+            self._begin({})  # absorb the damage the screenshot leaves for the next probe
+        return base64.b64decode(data)
+
+    def _begin(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._ticks_ms += self._interval_ms
+        reply: dict[str, Any] = self._send(
+            "HeadlessExperimental.beginFrame",
+            {"frameTimeTicks": self._ticks_ms, "interval": self._interval_ms, **params},
+        )
+        return reply
