@@ -295,6 +295,94 @@ def measure_preroll(frames: int) -> float:
     return seconds
 
 
+def measure_chunk_pages(duration: float, pages: int) -> dict[str, float]:
+    """One chunk of the bench composition as the service renders it, drawn by one page
+    and then by ``pages`` pages at once (render/chunk.py ``extra_pages``): fps and the
+    cores the process tree kept busy (CPU seconds / wall seconds)."""
+    from framerun_service.render.browser import BrowserSession
+    from framerun_service.render.chunk import render_chunk
+    from framerun_service.render.composition import Overrides, load_composition
+    from framerun_service.render.encoding import encoder_settings
+    from framerun_service.render.local import plan_local
+    from framerun_service.render.pagepool import PageThreads
+
+    comp = load_composition(PROJECT, overrides=Overrides(duration=duration))
+    plan = plan_local(comp, encoder_settings(fps=comp.fps), chunk_size=10_000)
+    session, extra = BrowserSession(), PageThreads(pages - 1)
+    figures: dict[str, float] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="framerun-bench-") as tmp:
+            for count, threads in ((1, None), (pages, extra)):
+                # Warm: browsers launched and the page's files cached, as on a warm instance.
+                render_chunk(
+                    session, plan, plan.chunks[0], PROJECT, Path(tmp) / "w.mp4", extra_pages=threads
+                )
+                with TreeSampler() as sampler:
+                    started = time.perf_counter()
+                    render_chunk(
+                        session,
+                        plan,
+                        plan.chunks[0],
+                        PROJECT,
+                        Path(tmp) / "c.mp4",
+                        extra_pages=threads,
+                    )
+                    seconds = time.perf_counter() - started
+                cores = sum(sampler.cpu_by_kind().values()) / seconds
+                figures[f"chunk_{count}_page_fps"] = round(plan.total_frames / seconds, 2)
+                figures[f"chunk_{count}_page_cores_busy"] = round(cores, 2)
+                log(
+                    f"one chunk, {count} page(s): {plan.total_frames / seconds:.2f} fps, "
+                    f"{cores:.2f} cores busy"
+                )
+    finally:
+        extra.close()
+        session.close()
+    return figures
+
+
+def measure_distributed(duration: float) -> dict[str, float]:
+    """The bench composition through the whole distributed path on the local stack
+    (``render_to_cloud_run()``: site upload, the workflow in the emulator, the service
+    under gunicorn planning, rendering chunks and assembling through fake-gcs-server),
+    against the same composition rendered in-process, in one run. The stack runs in
+    its own state folder and is stopped afterwards. ``distributed_over_in_process``
+    is the wall-time ratio (target ≤ 1.15)."""
+    import os
+
+    import framerun
+    from framerun.local import stack
+    from framerun.target import CloudRunTarget
+
+    config = {"duration": duration}
+    with tempfile.TemporaryDirectory(prefix="framerun-bench-") as tmp:
+        state_dir = Path(tmp) / "stack"
+        state = stack.up(state_dir)
+        try:
+            os.environ["STORAGE_EMULATOR_HOST"] = state.storage_url
+            target = CloudRunTarget.from_outputs_file(state_dir / "outputs.json")
+            # Warm: the service's browser launched, as on an instance that served before.
+            framerun.wait_for_render(
+                framerun.render_to_cloud_run(HELLO, {}, target=target), target=target
+            )
+            started = time.perf_counter()
+            handle = framerun.render_to_cloud_run(PROJECT, config, target=target)
+            framerun.wait_for_render(handle, target=target, poll_interval_s=0.2)
+            distributed = time.perf_counter() - started
+        finally:
+            stack.down(state_dir)
+        started = time.perf_counter()
+        framerun.render(PROJECT, Path(tmp) / "in-process.mp4", duration=duration)
+        in_process = time.perf_counter() - started
+    figures = {
+        "distributed_s": round(distributed, 2),
+        "in_process_s": round(in_process, 2),
+        "distributed_over_in_process": round(distributed / in_process, 3),
+    }
+    log(f"distributed on the local stack vs in-process: {figures}")
+    return figures
+
+
 def measure_short(project: Path = HELLO) -> dict[str, float]:
     """A short render end to end (``examples/hello``: 720p, 4 s, 120 frames), where
     start-up weighs most: ``framerun render`` timed as a user runs it, and the same
@@ -370,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     preroll_frames = 600 if args.quick else 18_000  # 10 minutes in, at 30 fps
     preroll_s = measure_preroll(preroll_frames)
     short = measure_short()
+    pages = measure_chunk_pages(duration, workers)
+    distributed = measure_distributed(duration)
 
     best, best_ceiling = max(full, key=lambda r: r.fps), max(ceiling, key=lambda r: r.fps)
     peaks = [r.peak_rss for r in full]
@@ -384,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         "preroll_10min_s": round(preroll_s * 18_000 / preroll_frames, 2),
         "preroll_ms_per_frame": round(preroll_s / preroll_frames * 1000, 3),
         **short,
+        **pages,
+        **distributed,
     }
     log(f"bench took {time.perf_counter() - bench_started:.1f} s")
     line = json.dumps(figures)

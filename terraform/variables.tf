@@ -26,9 +26,13 @@ variable "image" {
 }
 
 variable "cpu" {
-  description = "vCPUs per Cloud Run instance (a Cloud Run CPU limit string)."
+  description = "vCPUs per Cloud Run instance, a whole number: each draws one page of a chunk."
   type        = string
   default     = "4"
+  validation {
+    condition     = can(regex("^[1-9][0-9]*$", var.cpu))
+    error_message = "cpu must be a whole number of vCPUs such as \"4\" (one page of a chunk per vCPU)."
+  }
 }
 
 variable "memory" {

@@ -64,3 +64,11 @@ def x_of_color(frame: np.ndarray, rgb: tuple[int, int, int], *, tol: int = 40) -
     cols = np.nonzero(mask.any(axis=0))[0]
     assert cols.size, f"colour {rgb} not found in frame"
     return float(cols[0])
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    """RGB pixels of one PNG (as the browser captured it)."""
+    packet = av.Packet(data)
+    packet.is_keyframe = True  # else ffmpeg's PNG decoder adds it onto the previous picture
+    (frame,) = av.CodecContext.create("png", "r").decode(packet)
+    return frame.to_ndarray(format="rgb24")

@@ -252,7 +252,9 @@ def render_chunk(
     site = engine.site(storage, envelope.site_uri, the_plan.site_hash)
     with tempfile.TemporaryDirectory(dir=engine.scratch()) as tmp:
         out = Path(tmp) / f"chunk.{the_plan.encoder.extension}"
-        result = render(engine.session(), the_plan, spec, site, out)
+        result = render(
+            engine.session(), the_plan, spec, site, out, extra_pages=engine.extra_pages()
+        )
         seconds = time.perf_counter() - started
         created = storage.upload_file_if_absent(
             out,

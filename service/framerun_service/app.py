@@ -57,7 +57,7 @@ def create_app(
     settings = settings or ServiceSettings.from_env()
     storage = storage or Storage.from_env()
     verifier = verifier or OidcVerifier.from_env()
-    engine = engine or Engine(work_dir=Path(settings.work_dir))
+    engine = engine or Engine(work_dir=Path(settings.work_dir), chunk_pages=settings.chunk_pages)
     logs.configure()
 
     app = Flask("framerun_service")

@@ -21,6 +21,7 @@ from framerun_service.core.storage import Storage
 
 if TYPE_CHECKING:  # Playwright loads when the first request needs a browser
     from framerun_service.render.browser import BrowserSession
+    from framerun_service.render.pagepool import PageThreads
 
 
 @dataclass
@@ -28,7 +29,9 @@ class Engine:
     """Per-instance state: the warm browser and extracted sites, reused across requests."""
 
     work_dir: Path
+    chunk_pages: int = 1  # pages drawing one chunk at once (settings.chunk_pages)
     _session: BrowserSession | None = None
+    _extra_pages: PageThreads | None = None
     _sites: dict[str, Path] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pid: int = 0
@@ -58,6 +61,14 @@ class Engine:
         if self._session is None:
             self._session = BrowserSession()
         return self._session
+
+    def extra_pages(self) -> PageThreads | None:
+        """The threads (each with a warm browser) of a chunk's pages beyond the first."""
+        from framerun_service.render.pagepool import PageThreads
+
+        if self._extra_pages is None and self.chunk_pages > 1:
+            self._extra_pages = PageThreads(self.chunk_pages - 1)
+        return self._extra_pages
 
     def site(self, storage: Storage, site_uri: str, expected_hash: str | None = None) -> Path:
         """The extracted site for ``site_uri`` (cached per instance by its tree hash)."""
@@ -92,6 +103,9 @@ class Engine:
         if self._session is not None:
             self._session.close()
             self._session = None
+        if self._extra_pages is not None:
+            self._extra_pages.close()
+            self._extra_pages = None
 
 
 def _alive(pid: str) -> bool:

@@ -16,6 +16,9 @@ class ServiceSettings:
     project_id: str = ""
     webhook_secret: str = ""  # signs completion webhooks (HMAC-SHA256)
     allow_loopback_webhooks: bool = False  # the local stack's receivers are on loopback
+    # Pages that draw one chunk at once (render/chunk.py): one per core keeps every core
+    # of the instance busy (a page alone waits on its browser part of the time).
+    chunk_pages: int = 1
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
@@ -32,4 +35,14 @@ class ServiceSettings:
             project_id=env.get("GOOGLE_CLOUD_PROJECT", ""),
             webhook_secret=env.get("FRAMERUN_WEBHOOK_SECRET", ""),
             allow_loopback_webhooks=env.get("FRAMERUN_WEBHOOK_ALLOW_LOOPBACK", "") == "1",
+            chunk_pages=_positive("FRAMERUN_CHUNK_PAGES", env.get("FRAMERUN_CHUNK_PAGES"))
+            or max(1, os.cpu_count() or 1),
         )
+
+
+def _positive(name: str, raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} is '{raw}'; use a whole number ≥ 1 (pages per chunk)")
+    return int(raw)

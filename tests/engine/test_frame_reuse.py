@@ -14,7 +14,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 
@@ -24,7 +23,7 @@ from framerun_service.render.composition import load_composition
 from framerun_service.render.encoding import encoder_settings
 from framerun_service.render.local import render_local
 from tests.compositions import write_composition
-from tests.videos import decode, psnr
+from tests.videos import decode, png_pixels, psnr
 
 FRAMES = 90
 # Frames that differ from the one before: the box moves (16–30), the word changes
@@ -82,13 +81,6 @@ def session() -> Iterator[BrowserSession]:
     session.close()
 
 
-def _png(data: bytes) -> np.ndarray:
-    packet = av.Packet(data)
-    packet.is_keyframe = True
-    (frame,) = av.CodecContext.create("png", "r").decode(packet)
-    return frame.to_ndarray(format="rgb24")
-
-
 def _draw(
     session: BrowserSession, project: Path, capture: Callable[..., BeginFrameCapture]
 ) -> tuple[list[np.ndarray], BeginFrameCapture]:
@@ -98,7 +90,7 @@ def _draw(
         frames = []
         for frame in range(FRAMES):
             page.seek(frame)
-            frames.append(_png(page.capture("png")))
+            frames.append(png_pixels(page.capture("png")))
         return frames, page.frames
     finally:
         page.close()
@@ -142,7 +134,7 @@ def test_a_render_with_holds_encodes_every_frame(
     out = tmp_path / ("frames" if fmt == "png-sequence" else "out.mp4")
     render_local(comp, settings, out, workers=2, chunk_size=40)
     if fmt == "png-sequence":
-        frames = [_png(p.read_bytes()) for p in sorted(out.glob("*.png"))]
+        frames = [png_pixels(p.read_bytes()) for p in sorted(out.glob("*.png"))]
         assert len(frames) == FRAMES
         wrong = [n for n in range(FRAMES) if not np.array_equal(frames[n], fresh[n])]
         assert wrong == [], f"frames {wrong} differ from the same frames drawn fresh"

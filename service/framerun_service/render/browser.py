@@ -124,14 +124,15 @@ class CompositionPage:
         ms = frame * 1000.0 / self.spec.fps
         self._run(SEEK_JS, ms, f"showing frame {frame}")
 
-    def preroll(self, frames: int) -> None:
-        """Move the page's time through frames [0, ``frames``) without drawing them.
+    def preroll(self, frames: int, *, start: int = 0) -> None:
+        """Move the page's time through frames [``start``, ``frames``) without drawing them.
 
         A fresh page that is to show frame N first lives through the frames before
         it, so scripts that keep state across ticks reach frame N as they would in
-        one continuous render (see runtime.js, "Continuous time").
+        one continuous render (see runtime.js, "Continuous time"); a page that draws
+        every k-th frame lives through the frames between the same way.
         """
-        done = 0
+        done = start
         while done < frames:
             doing = f"moving time through frames {done}–{frames - 1}"
             done = self._run(PREROLL_JS, [done, frames, PREROLL_CALL_MS], doing)["next"]

@@ -1,14 +1,16 @@
 """Render one chunk: frames [start, end) of a plan → one closed-GOP video, or a tar of PNGs.
 
 Capture and encoding overlap: the browser renders frame N+1 while a second
-thread decodes and encodes frame N. The queue between them is bounded, so
-memory does not grow with the chunk's length. The chunk is written to a
-temporary name and renamed only when complete, so a crash never leaves a
-partial chunk behind.
+thread decodes and encodes frame N, and on an instance with more cores several
+pages draw interleaved frames at once (``extra_pages``). The queues between the
+pages and the encoder are bounded, so memory does not grow with the chunk's
+length. The chunk is written to a temporary name and renamed only when complete,
+so a crash never leaves a partial chunk behind.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -20,12 +22,13 @@ from pathlib import Path
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.encode import ChunkEncoder
 from framerun_service.render.encoding import PNG_SEQUENCE
+from framerun_service.render.pagepool import PageThreads
 from framerun_service.render.plan import ChunkSpec, Plan
 from framerun_service.render.pngseq import PngChunkWriter
 
 QUEUE_DEPTH = 4
-_DONE = None
-# The frame showed what the previous one showed: encode that picture again.
+# The page showed what it showed at its previous frame: encode that picture again.
+# (A capture is never empty.)
 _REPEAT = b""
 
 
@@ -78,56 +81,110 @@ def render_chunk(
     out_path: Path,
     *,
     on_frames: ProgressFn | None = None,
+    extra_pages: PageThreads | None = None,
 ) -> ChunkResult:
     """Render ``chunk`` to ``out_path``, captured as the plan's output needs (PNG for
-    alpha, PNG sequences and lossless quality, JPEG otherwise)."""
+    alpha, PNG sequences and lossless quality, JPEG otherwise).
+
+    With ``extra_pages``, the chunk is drawn by that many more pages at once, each
+    on its own thread and browser: page ``i`` of ``k`` draws frames ``start + i``,
+    ``start + i + k``, … and lives through the frames between them without drawing
+    (as a pre-roll does), so every frame is what one page would draw. One encoder
+    takes the frames in order, so the chunk's bytes do not depend on ``k``.
+    """
     started = time.perf_counter()
-    capture_format = plan.encoder.capture_format
-    page = session.open(page_spec(plan, project_dir))
+    pages = min(1 + (extra_pages.count if extra_pages is not None else 0), chunk.frames)
+    spec = page_spec(plan, project_dir)
     tmp_path = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
     encoder = chunk_writer(plan, tmp_path)
-    frames: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
-    failure: list[BaseException] = []
+    shares: list[queue.Queue[bytes]] = [queue.Queue(maxsize=QUEUE_DEPTH) for _ in range(pages)]
+    stop = threading.Event()
+    failures: list[BaseException] = []
 
-    def encode_loop() -> None:
-        add = encoder.add_jpeg if capture_format == "jpeg" else encoder.add_png
-        while (data := frames.get()) is not _DONE:
-            if not failure:
-                try:
-                    if data is _REPEAT:
-                        encoder.repeat()
-                    else:
-                        add(data)
-                except BaseException as exc:
-                    failure.append(exc)
+    def failed(exc: BaseException) -> None:
+        failures.append(exc)  # list.append is atomic; the first one is raised
+        stop.set()
 
-    worker = threading.Thread(target=encode_loop, name=f"encode-{chunk.index}", daemon=True)
-    worker.start()
-    try:
-        # Frame N must not depend on where a chunk starts: live through frames 0..N-1.
-        page.preroll(chunk.start)
-        for frame in range(chunk.start, chunk.end):
-            page.seek(frame)
-            picture = page.capture_changed(capture_format, jpeg_quality=plan.jpeg_quality)
-            frames.put(_REPEAT if picture is None else picture)
-            if failure:
-                break
-            if on_frames is not None:
-                on_frames(1)
-        page.check()  # a request the last frame started without awaiting it
-    except BaseException:
-        frames.put(_DONE)
-        worker.join()
+    def draw_share(index: int, session: BrowserSession) -> int:
+        """Page ``index``'s frames into its queue; how many it reused."""
+        try:
+            page = session.open(spec)
+            try:
+                first = chunk.start + index
+                # Frame N must not depend on where a chunk starts: live through 0..N-1.
+                page.preroll(first)
+                for frame in range(first, chunk.end, pages):
+                    page.seek(frame)
+                    picture = page.capture_changed(
+                        plan.encoder.capture_format, jpeg_quality=plan.jpeg_quality
+                    )
+                    if not _put(shares[index], _REPEAT if picture is None else picture, stop):
+                        return 0
+                    if frame + pages < chunk.end and pages > 1:
+                        page.preroll(frame + pages, start=frame + 1)  # the other pages' frames
+                page.check()  # a request the last frame started without awaiting it
+                return page.frames.reused if page.frames is not None else 0
+            finally:
+                page.close()
+        except BaseException as exc:
+            failed(exc)
+            return 0
+
+    def encode_in_order() -> None:
+        add = encoder.add_jpeg if plan.encoder.capture_format == "jpeg" else encoder.add_png
+        last: list[bytes] = [b""] * pages  # each page's last picture
+        try:
+            for n in range(chunk.frames):
+                share = n % pages
+                data = _take(shares[share], stop)
+                if data is None:
+                    return
+                if data is not _REPEAT:
+                    last[share] = data
+                    add(data)
+                elif pages == 1:
+                    encoder.repeat()  # the previous frame is this page's: no decode
+                else:
+                    add(last[share])
+                if on_frames is not None:
+                    on_frames(1)
+        except BaseException as exc:
+            failed(exc)
+
+    writer = threading.Thread(target=encode_in_order, name=f"encode-{chunk.index}", daemon=True)
+    writer.start()
+    others = [
+        extra_pages.submit(i - 1, functools.partial(draw_share, i))
+        for i in range(1, pages)
+        if extra_pages is not None
+    ]
+    reused = draw_share(0, session)
+    reused += sum(other.result() for other in others)
+    writer.join()
+    if failures:
         encoder.abort()
-        raise
-    finally:
-        page.close()
-    frames.put(_DONE)
-    worker.join()
-    if failure:
-        encoder.abort()
-        raise failure[0]
+        raise failures[0]
     encoder.close()
     os.replace(tmp_path, out_path)
-    reused = page.frames.reused if page.frames is not None else 0
     return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, out_path, reused)
+
+
+def _put(share: queue.Queue[bytes], item: bytes, stop: threading.Event) -> bool:
+    """Queue a picture; False if the chunk stopped meanwhile (then nobody takes it)."""
+    while not stop.is_set():
+        try:
+            share.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _take(share: queue.Queue[bytes], stop: threading.Event) -> bytes | None:
+    """The next picture of a page; None if the chunk stopped (a page or the encoder failed)."""
+    while not stop.is_set():
+        try:
+            return share.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    return None

@@ -1,0 +1,115 @@
+"""A chunk drawn by several pages at once is the chunk one page draws, byte for byte.
+
+Pages draw interleaved frames and live through the ones between without drawing, so
+state kept across animation frames (a counter bumped on every rAF tick) and timers
+must come out as in one continuous page; one encoder takes the frames in order.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framerun_service.core.errors import PageScriptError
+from framerun_service.render.browser import BrowserSession
+from framerun_service.render.chunk import render_chunk
+from framerun_service.render.composition import load_composition
+from framerun_service.render.encoding import encoder_settings
+from framerun_service.render.local import plan_local
+from framerun_service.render.pagepool import PageThreads
+from tests.compositions import MOVERS, write_composition
+from tests.videos import decode, png_pixels
+
+# A box that moves one step per animation frame (state across ticks), a timer that
+# changes the text at 0.5 s, and a hold at the end (reused frames).
+STATEFUL = """
+<div id="tick" style="position:absolute;top:150px;width:20px;height:20px;background:#0cf"></div>
+<div id="word" style="position:absolute;top:200px;left:20px;color:#fff">one</div>
+<script>
+  let ticks = 0;
+  const tick = document.getElementById("tick");
+  function step() {
+    ticks++;
+    if (ticks < 40) tick.style.left = (ticks * 5) + "px";
+    requestAnimationFrame(step);
+  }
+  requestAnimationFrame(step);
+  setTimeout(() => { document.getElementById("word").textContent = "two"; }, 500);
+</script>
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    body = MOVERS["css"] + STATEFUL
+    return write_composition(tmp_path_factory.mktemp("pages"), body, duration="2")
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[BrowserSession]:
+    session = BrowserSession()
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[PageThreads]:
+    threads = PageThreads(2)
+    yield threads
+    threads.close()
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "png-sequence"])
+def test_three_pages_draw_the_chunk_one_page_draws(
+    project: Path, session: BrowserSession, pages: PageThreads, tmp_path: Path, fmt: str
+) -> None:
+    comp = load_composition(project)
+    plan = plan_local(comp, encoder_settings(fps=Fraction(30), format=fmt), chunk_size=10_000)
+    chunk = plan.chunks[0]
+    ext = plan.encoder.extension
+    one = render_chunk(session, plan, chunk, project, tmp_path / f"one.{ext}")
+    three = render_chunk(
+        session, plan, chunk, project, tmp_path / f"three.{ext}", extra_pages=pages
+    )
+    assert one.frames == three.frames == 60
+    assert one.reused > 0  # the held end is reused by one page as by three
+    if fmt == "mp4":
+        assert one.path.read_bytes() == three.path.read_bytes()
+        assert len(decode(three.path, keep_frames=False).pts) == 60
+    else:  # PNG bytes are not deterministic, their pixels are: compare decoded frames
+
+        def pictures(path: Path) -> list[np.ndarray]:
+            with tarfile.open(path) as tar:
+                files = [tar.extractfile(m) for m in tar.getmembers() if m.isfile()]
+                return [png_pixels(f.read()) for f in files if f is not None]
+
+        a, b = pictures(one.path), pictures(three.path)
+        assert len(a) == len(b) == 60
+        assert all((x == y).all() for x, y in zip(a, b, strict=True))
+
+
+def test_a_failing_page_fails_the_chunk_and_leaves_nothing(
+    tmp_path: Path, session: BrowserSession, pages: PageThreads
+) -> None:
+    project = write_composition(
+        tmp_path / "p",
+        "<script>requestAnimationFrame(function f(ms) {"
+        " if (ms > 1000) throw new Error('boom at ' + ms); requestAnimationFrame(f); });</script>",
+        duration="2",
+    )
+    comp = load_composition(project)
+    plan = plan_local(comp, encoder_settings(fps=Fraction(30)), chunk_size=10_000)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(PageScriptError, match="boom"):
+        render_chunk(session, plan, plan.chunks[0], project, out, extra_pages=pages)
+    assert list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".*partial")) == []
+    # The threads' browsers still work for the next chunk.
+    ok = write_composition(tmp_path / "ok", MOVERS["css"], duration="0.5")
+    plan = plan_local(load_composition(ok), encoder_settings(fps=Fraction(30)), chunk_size=10_000)
+    result = render_chunk(session, plan, plan.chunks[0], ok, tmp_path / "ok.mp4", extra_pages=pages)
+    assert result.frames == 15
