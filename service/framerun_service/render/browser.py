@@ -45,6 +45,7 @@ from framerun_service.render.checks import (
 )
 from framerun_service.render.chrome import BEGIN_FRAME_ARGS, CHROME_ARGS, browser_version
 from framerun_service.render.deadline import page_deadline
+from framerun_service.render.intravideo import prepare_intra_copies
 from framerun_service.render.netguard import (
     SITE_ORIGIN,
     Fetcher,
@@ -262,6 +263,7 @@ class BrowserSession:
 
     def open(self, spec: PageSpec) -> CompositionPage:
         """Load the composition, run the checks and wait until it is ready for its first seek."""
+        prepare_intra_copies(spec.project_dir)  # before the load deadline starts
         begin_frame = bool(spec.begin_frame)  # decided by __post_init__
         renderer = self.gpu_renderer(begin_frame)
         browser = self._ensure(begin_frame)

@@ -30,6 +30,7 @@ from playwright.sync_api import (
 from framerun_service.core.errors import AssetFetchFailedError
 from framerun_service.render.fontrules import compile_fonts
 from framerun_service.render.fontset import face_path
+from framerun_service.render.intravideo import VIDEO_SUFFIXES, intra_copy
 from framerun_service.render.netguard import (
     FIX,
     Fetcher,
@@ -57,6 +58,9 @@ IGNORED_MISSING = frozenset({"/favicon.ico"})
 # they get the font rules HyperFrames applies when it inlines them.
 COMPOSITION_HEADER = "x-framerun-composition"
 MAX_LISTED = 5
+
+
+MAX_RANGE_BYTES = 2 * 1024 * 1024
 
 
 class PageGuard:
@@ -126,6 +130,8 @@ class PageGuard:
         if compiled is not None:
             route.fulfill(status=200, content_type="text/html; charset=utf-8", body=compiled)
             return
+        if request.resource_type == "media" and path.suffix.lower() in VIDEO_SUFFIXES:
+            path = intra_copy(path) or path  # every frame a keyframe: seeks decode one frame
         size = path.stat().st_size
         headers = {
             "content-type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
@@ -140,6 +146,10 @@ class PageGuard:
             route.fulfill(status=200, headers=headers, body=path.read_bytes())
             return
         first, last = span
+        # Media asks for "bytes=N-" at every seek; the rest of a big file each time would
+        # cross Playwright's pipe as base64 again and again. A shorter answer is valid
+        # HTTP, and the media cache asks for more when it needs it.
+        last = min(last, first + MAX_RANGE_BYTES - 1)
         headers["content-range"] = f"bytes {first}-{last}/{size}"
         route.fulfill(status=206, headers=headers, body=read_range(path, first, last))
 
