@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := .stamps
 
-.PHONY: setup demo test soak bench compat lint lint-infra clean
+.PHONY: setup demo test soak bench bench-peer compat lint lint-infra clean
 
 # setup: system packages (apt), the Python venv with the project installed
 # editable, and the pinned third-party JS. Each step re-runs only when its
@@ -43,6 +43,13 @@ soak: setup
 
 bench: setup
 	$(PY) scripts/bench.py
+
+# bench-peer: framerun against the HyperFrames CLI (../shared/peer) on the peer kit's four
+# compositions and HyperFrames' own fixtures: fps, peak memory, PSNR against framerun's
+# lossless reference; writes docs/performance.md and .png. Not part of `make test`.
+# Pass options with ARGS, e.g. `make bench-peer ARGS="--only blank-demo --reps 1"`.
+bench-peer: setup
+	$(PY) scripts/bench_peer.py $(ARGS)
 
 # compat: HyperFrames' own regression fixtures (../shared/hf-fixtures), rendered by the
 # HyperFrames CLI and by framerun and compared; writes docs/compatibility.md. Needs the
