@@ -17,7 +17,8 @@ class ServiceSettings:
     webhook_secret: str = ""  # signs completion webhooks (HMAC-SHA256)
     allow_loopback_webhooks: bool = False  # the local stack's receivers are on loopback
     # Pages that draw one chunk at once (render/chunk.py): one per core keeps every core
-    # of the instance busy (a page alone waits on its browser part of the time).
+    # of the instance busy. Opt-in (FRAMERUN_CHUNK_PAGES) until the page deadline
+    # (render/deadline.py, one armed deadline per process) watches each page's calls.
     chunk_pages: int = 1
 
     @classmethod
@@ -35,8 +36,7 @@ class ServiceSettings:
             project_id=env.get("GOOGLE_CLOUD_PROJECT", ""),
             webhook_secret=env.get("FRAMERUN_WEBHOOK_SECRET", ""),
             allow_loopback_webhooks=env.get("FRAMERUN_WEBHOOK_ALLOW_LOOPBACK", "") == "1",
-            chunk_pages=_positive("FRAMERUN_CHUNK_PAGES", env.get("FRAMERUN_CHUNK_PAGES"))
-            or max(1, os.cpu_count() or 1),
+            chunk_pages=_positive("FRAMERUN_CHUNK_PAGES", env.get("FRAMERUN_CHUNK_PAGES")) or 1,
         )
 
 
