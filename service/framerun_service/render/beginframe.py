@@ -72,11 +72,6 @@ class BeginFrameCapture:
         self.reused = 0  # frames answered from the previous frame's pixels
         self.drawn = 0  # frames drawn and returned
 
-    def pump(self, frames: int = 1) -> None:
-        """Run the page's rendering steps without drawing (used while it loads)."""
-        for _ in range(frames):
-            self._begin({"noDisplayUpdates": True})
-
     def capture(self, fmt: str, quality: int) -> bytes | None:
         """The pixels of the frame just seeked, or None: the previous frame's pixels
         are still exactly what is on screen."""
