@@ -65,6 +65,12 @@ resource "google_cloud_run_v2_service" "renderer" {
         name  = "FRAMERUN_AUTH_ALLOWED_INVOKERS"
         value = google_service_account.invoker.email
       }
+      # One page per vCPU draws each chunk (render/chunk.py): the container may see the
+      # host's cores, so the service is told how many it was given.
+      env {
+        name  = "FRAMERUN_CHUNK_PAGES"
+        value = var.cpu
+      }
       env {
         name  = "FRAMERUN_REQUEST_TIMEOUT_S"
         value = tostring(var.request_timeout_seconds)

@@ -17,8 +17,9 @@ class ServiceSettings:
     webhook_secret: str = ""  # signs completion webhooks (HMAC-SHA256)
     allow_loopback_webhooks: bool = False  # the local stack's receivers are on loopback
     # Pages that draw one chunk at once (render/chunk.py): one per core keeps every core
-    # of the instance busy. Opt-in (FRAMERUN_CHUNK_PAGES) until the page deadline
-    # (render/deadline.py, one armed deadline per process) watches each page's calls.
+    # of the instance busy. Terraform sets FRAMERUN_CHUNK_PAGES to the instance's vCPUs,
+    # because a container may see the host's cores; elsewhere it is the cores this
+    # process may run on.
     chunk_pages: int = 1
 
     @classmethod
@@ -36,7 +37,8 @@ class ServiceSettings:
             project_id=env.get("GOOGLE_CLOUD_PROJECT", ""),
             webhook_secret=env.get("FRAMERUN_WEBHOOK_SECRET", ""),
             allow_loopback_webhooks=env.get("FRAMERUN_WEBHOOK_ALLOW_LOOPBACK", "") == "1",
-            chunk_pages=_positive("FRAMERUN_CHUNK_PAGES", env.get("FRAMERUN_CHUNK_PAGES")) or 1,
+            chunk_pages=_positive("FRAMERUN_CHUNK_PAGES", env.get("FRAMERUN_CHUNK_PAGES"))
+            or len(os.sched_getaffinity(0)),
         )
 
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import tarfile
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from framerun_service.core.errors import PageScriptError
+from framerun_service.core.errors import CompositionTimeoutError, PageScriptError
 from framerun_service.render.browser import BrowserSession
 from framerun_service.render.chunk import render_chunk
 from framerun_service.render.composition import load_composition
 from framerun_service.render.encoding import encoder_settings
 from framerun_service.render.local import plan_local
 from framerun_service.render.pagepool import PageThreads
+from framerun_service.render.settings import engine_settings
 from tests.compositions import MOVERS, write_composition
 from tests.videos import decode, png_pixels
 
@@ -113,3 +115,34 @@ def test_a_failing_page_fails_the_chunk_and_leaves_nothing(
     plan = plan_local(load_composition(ok), encoder_settings(fps=Fraction(30)), chunk_size=10_000)
     result = render_chunk(session, plan, plan.chunks[0], ok, tmp_path / "ok.mp4", extra_pages=pages)
     assert result.frames == 15
+
+
+def test_a_page_stuck_in_a_loop_fails_the_chunk_as_a_timeout(
+    tmp_path: Path, session: BrowserSession
+) -> None:
+    """Every page's call is watched by its own deadline. The extra page's (2 s) fires
+    first and kills every renderer, so the first page fails as crashed: the chunk still
+    reports COMPOSITION_TIMEOUT, leaves nothing, and the next chunk renders."""
+    project = write_composition(
+        tmp_path / "p",
+        "<script>requestAnimationFrame(function f(ms) {"
+        " if (ms > 1000) for (;;) {} requestAnimationFrame(f); });</script>",
+        duration="2",
+    )
+    comp = load_composition(project)
+    plan = plan_local(comp, encoder_settings(fps=Fraction(30)), chunk_size=10_000)
+    pages = PageThreads(1, replace(engine_settings(), seek_timeout_s=2.0))
+    try:
+        with pytest.raises(CompositionTimeoutError, match="did not answer"):
+            render_chunk(
+                session, plan, plan.chunks[0], project, tmp_path / "out.mp4", extra_pages=pages
+            )
+        assert list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".*partial")) == []
+        ok = write_composition(tmp_path / "ok", MOVERS["css"], duration="0.5")
+        plan = plan_local(
+            load_composition(ok), encoder_settings(fps=Fraction(30)), chunk_size=10_000
+        )
+        out = tmp_path / "ok.mp4"
+        assert render_chunk(session, plan, plan.chunks[0], ok, out, extra_pages=pages).frames == 15
+    finally:
+        pages.close()

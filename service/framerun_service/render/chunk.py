@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from framerun_service.core.errors import BrowserCrashedError
 from framerun_service.render.browser import BrowserSession, PageSpec
 from framerun_service.render.encode import ChunkEncoder
 from framerun_service.render.encoding import PNG_SEQUENCE
@@ -102,7 +103,7 @@ def render_chunk(
     failures: list[BaseException] = []
 
     def failed(exc: BaseException) -> None:
-        failures.append(exc)  # list.append is atomic; the first one is raised
+        failures.append(exc)  # list.append is atomic; _cause picks the one raised
         stop.set()
 
     def draw_share(index: int, session: BrowserSession) -> int:
@@ -163,10 +164,20 @@ def render_chunk(
     writer.join()
     if failures:
         encoder.abort()
-        raise failures[0]
+        raise _cause(failures)
     encoder.close()
     os.replace(tmp_path, out_path)
     return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, out_path, reused)
+
+
+def _cause(failures: list[BaseException]) -> BaseException:
+    """The failure to report: the first one that is not a crash, else the first.
+
+    A page whose call overran its deadline has every renderer of the process
+    killed (deadline.py), so the other pages fail as crashed, maybe before the
+    stuck page reports: its COMPOSITION_TIMEOUT (not retryable) is the cause.
+    """
+    return next((f for f in failures if not isinstance(f, BrowserCrashedError)), failures[0])
 
 
 def _put(share: queue.Queue[bytes], item: bytes, stop: threading.Event) -> bool:

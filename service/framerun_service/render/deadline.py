@@ -11,11 +11,12 @@ timeout (an hour on Cloud Run).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -51,54 +52,78 @@ def renderer_pids(root: int | None = None) -> list[int]:
 
 
 class _Watchdog:
-    """One thread per process that fires the current deadline.
+    """One thread per process that fires every armed deadline.
 
     A ``threading.Timer`` per call would start a thread for every frame (about
-    0.3 ms each); seeks in a process are sequential, so one armed deadline at a
-    time is all there is to watch.
+    0.3 ms each). A chunk drawn by several pages (``chunk.py``) has a call in
+    flight on each page's thread at once, so each call arms a deadline of its
+    own, and the thread sleeps until the earliest one is due.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_expiry: Callable[[], None]) -> None:
+        self._on_expiry = on_expiry
         self._cond = threading.Condition()
-        self._due: float | None = None
-        self._expired = threading.Event()
+        self._armed: dict[int, tuple[float, threading.Event]] = {}
+        self._tokens = itertools.count()
         self._owner = 0  # the pid whose thread runs: a forked child starts its own
 
-    def arm(self, seconds: float) -> threading.Event:
+    def arm(self, seconds: float) -> tuple[int, threading.Event]:
         with self._cond:
             if self._owner != os.getpid():
                 self._owner = os.getpid()
+                self._armed.clear()  # a forked child inherits its parent's calls, not their thread
                 threading.Thread(target=self._run, name="page-deadline", daemon=True).start()
-            self._expired = threading.Event()
-            self._due = time.monotonic() + seconds
+            token, expired = next(self._tokens), threading.Event()
+            self._armed[token] = (time.monotonic() + seconds, expired)
             self._cond.notify()
-            return self._expired
+            return token, expired
 
-    def disarm(self) -> None:
+    def disarm(self, token: int) -> None:
         with self._cond:
-            self._due = None
+            self._armed.pop(token, None)
+
+    def _next_expired(self) -> threading.Event:
+        """Wait until an armed deadline is due; it is then disarmed and its event returned."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                due = min(self._armed.items(), key=lambda item: item[1][0], default=None)
+                if due is not None and due[1][0] <= now:
+                    del self._armed[due[0]]
+                    return due[1][1]
+                self._cond.wait(None if due is None else due[1][0] - now)
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                while self._due is None or time.monotonic() < self._due:
-                    self._cond.wait(None if self._due is None else self._due - time.monotonic())
-                self._due = None
-                expired = self._expired
+            expired = self._next_expired()
             expired.set()
-            for pid in renderer_pids():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+            self._on_expiry()
 
 
-_WATCHDOG = _Watchdog()
+def kill_renderers() -> None:
+    """Kill every renderer of this process.
+
+    Which renderer runs the stuck call is not known here, so all of them go. Other
+    pages' calls then fail as crashed, and the chunk reports the overrun
+    (chunk.py prefers it to the crashes it caused).
+    """
+    for pid in renderer_pids():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+_WATCHDOG = _Watchdog(kill_renderers)
 
 
 @contextlib.contextmanager
 def page_deadline(seconds: float) -> Iterator[threading.Event]:
-    """Run the block with a deadline; the event is set if it was hit (renderers killed)."""
-    expired = _WATCHDOG.arm(seconds)
+    """Run the block with a deadline; the event is set if it was hit (renderers killed).
+
+    Deadlines on different threads are independent: each call is watched until it
+    returns, whatever the others do.
+    """
+    token, expired = _WATCHDOG.arm(seconds)
     try:
         yield expired
     finally:
-        _WATCHDOG.disarm()
+        _WATCHDOG.disarm(token)

@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from typing import TypeVar
 
 from framerun_service.render.browser import BrowserSession
+from framerun_service.render.settings import EngineSettings
 
 __all__ = ["PageThreads"]
 
@@ -27,7 +28,8 @@ _Task = tuple[Callable[[BrowserSession], object], "Future[object]"] | None
 class _PageThread:
     """One thread, one browser session; runs the tasks given to it, in order."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, settings: EngineSettings | None) -> None:
+        self._settings = settings
         self._inbox: queue.Queue[_Task] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -38,7 +40,7 @@ class _PageThread:
         return future
 
     def _run(self) -> None:
-        session = BrowserSession()
+        session = BrowserSession(self._settings)
         try:
             while (item := self._inbox.get()) is not None:
                 task, future = item
@@ -57,10 +59,13 @@ class _PageThread:
 
 
 class PageThreads:
-    """``count`` page threads; :meth:`submit` gives task ``i`` to thread ``i``."""
+    """``count`` page threads; :meth:`submit` gives task ``i`` to thread ``i``.
 
-    def __init__(self, count: int) -> None:
-        self._threads = [_PageThread(f"page-{i + 1}") for i in range(count)]
+    Their browsers use ``settings`` (the engine's, read from the environment, by default).
+    """
+
+    def __init__(self, count: int, settings: EngineSettings | None = None) -> None:
+        self._threads = [_PageThread(f"page-{i + 1}", settings) for i in range(count)]
 
     @property
     def count(self) -> int:
