@@ -232,22 +232,13 @@ def render_once(label: str, duration: float, *, encode: bool, workers: int) -> R
 
 # ---- the capture-only ceiling: the production pages, with the frames dropped -----------
 
-_capture_session: Any = None
 
-
-def _init_capture_worker() -> None:
-    global _capture_session
-    from framerun_service.render.browser import BrowserSession
-
-    _capture_session = BrowserSession()
-
-
-def capture_chunk(plan: Any, index: int, project_dir: str) -> int:
+def capture_chunk(session: Any, plan: Any, index: int, project_dir: Path) -> int:
     """Pre-roll, seek and screenshot one chunk's frames exactly as a render does; keep none."""
     from framerun_service.render.chunk import page_spec
 
     chunk = plan.chunks[index]
-    page = _capture_session.open(page_spec(plan, Path(project_dir)))
+    page = session.open(page_spec(plan, project_dir))
     try:
         page.preroll(chunk.start)
         for frame in range(chunk.start, chunk.end):
@@ -259,18 +250,23 @@ def capture_chunk(plan: Any, index: int, project_dir: str) -> int:
 
 
 def capture_only(plan: Any, project: Path, workers: int, on_frames: Any) -> int:
-    """Every chunk of ``plan`` captured on ``workers`` processes, as render_local spreads them."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Every chunk of ``plan`` captured on ``workers`` page threads, as render_local does."""
+    from concurrent.futures import as_completed
 
-    ctx = mp.get_context("spawn")
-    size = min(workers, len(plan.chunks))
+    from framerun_service.render.pagepool import PagePool
+
+    pool = PagePool(min(workers, len(plan.chunks)))
     frames = 0
-    with ProcessPoolExecutor(size, mp_context=ctx, initializer=_init_capture_worker) as pool:
-        futures = [pool.submit(capture_chunk, plan, c.index, str(project)) for c in plan.chunks]
+    try:
+        futures = [
+            pool.submit(lambda session, i=c.index: capture_chunk(session, plan, i, project))
+            for c in plan.chunks
+        ]
         for future in as_completed(futures):
             frames += future.result()
             on_frames(frames)
+    finally:
+        pool.close()
     return frames
 
 

@@ -110,7 +110,10 @@ def main() -> None:
     help="Reject unknown or mistyped variables.",
 )
 @click.option(
-    "--workers", type=int, envvar="FRAMERUN_WORKERS", help="Worker processes (default: CPU cores)."
+    "--workers",
+    type=int,
+    envvar="FRAMERUN_WORKERS",
+    help="Pages drawing at once, one browser each (default: CPU cores).",
 )
 @click.option(
     "--frames",

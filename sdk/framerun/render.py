@@ -49,11 +49,11 @@ def render(
     name: ``.mp4``, ``.webm``, ``.mov``, ``.tar`` (a PNG sequence in one tar) or a
     name ending in ``/`` (a folder of PNGs).
 
-    Imports the engine lazily so ``import framerun`` stays light. Workers are
-    spawned processes that re-import the calling script, so call this under an
-    ``if __name__ == "__main__":`` guard, as with any multiprocessing program. Everything a user
-    can get wrong is checked before a browser starts, and all but the output path
-    before the engine (PyAV, Playwright) is even imported, so bad input fails fast.
+    Imports the engine lazily so ``import framerun`` stays light. ``workers`` is the
+    number of pages drawing chunks at once, each on a thread of this process with
+    its own browser. Everything a user can get wrong is checked before a browser
+    starts, and all but the output path before the engine (PyAV, Playwright) is even
+    imported, so bad input fails fast.
     """
     from framerun_service.render.composition import Overrides, load_composition
     from framerun_service.render.encoding import encoder_settings, format_for_output

@@ -67,7 +67,7 @@ class Engine:
         from framerun_service.render.pagepool import PageThreads
 
         if self._extra_pages is None and self.chunk_pages > 1:
-            self._extra_pages = PageThreads(self.chunk_pages - 1)
+            self._extra_pages = PageThreads(self.chunk_pages - 1, warm=True)
         return self._extra_pages
 
     def site(self, storage: Storage, site_uri: str, expected_hash: str | None = None) -> Path:

@@ -8,6 +8,7 @@ must come out as in one continuous page; one encoder takes the frames in order.
 from __future__ import annotations
 
 import tarfile
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -18,7 +19,7 @@ import pytest
 
 from framerun_service.core.errors import CompositionTimeoutError, PageScriptError
 from framerun_service.render.browser import BrowserSession
-from framerun_service.render.chunk import render_chunk
+from framerun_service.render.chunk import ChunkCancelledError, render_chunk
 from framerun_service.render.composition import load_composition
 from framerun_service.render.encoding import encoder_settings
 from framerun_service.render.local import plan_local
@@ -146,3 +147,32 @@ def test_a_page_stuck_in_a_loop_fails_the_chunk_as_a_timeout(
         assert render_chunk(session, plan, plan.chunks[0], ok, out, extra_pages=pages).frames == 15
     finally:
         pages.close()
+
+
+def test_a_cancelled_chunk_stops_and_leaves_nothing(
+    tmp_path: Path, project: Path, session: BrowserSession, pages: PageThreads
+) -> None:
+    """An in-process render cancels its other chunks when one fails or the user
+    interrupts it (local.py): they stop at their next frame and write nothing."""
+    plan = plan_local(load_composition(project), encoder_settings(fps=Fraction(30)))
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def on_frames(n: int) -> None:
+        seen.append(n)
+        if len(seen) == 5:
+            cancel.set()
+
+    with pytest.raises(ChunkCancelledError):
+        render_chunk(
+            session,
+            plan,
+            plan.chunks[0],
+            project,
+            tmp_path / "out.mp4",
+            on_frames=on_frames,
+            extra_pages=pages,
+            cancel=cancel,
+        )
+    assert len(seen) < plan.chunks[0].frames
+    assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ import threading
 import time
 
 from framerun_service.core.errors import BrowserCrashedError, CompositionTimeoutError
-from framerun_service.render.chunk import _cause
+from framerun_service.render.chunk import ChunkCancelledError, first_cause
 from framerun_service.render.deadline import _Watchdog
 
 
@@ -53,5 +53,8 @@ def test_a_disarmed_call_does_not_fire_and_the_earliest_due_fires_first() -> Non
 def test_the_chunk_reports_the_overrun_not_the_crashes_it_caused() -> None:
     crash = BrowserCrashedError("the browser crashed")
     timeout = CompositionTimeoutError("did not answer")
-    assert _cause([crash, timeout]) is timeout
-    assert _cause([crash]) is crash
+    assert first_cause([crash, timeout]) is timeout
+    assert first_cause([crash]) is crash
+    cancelled = ChunkCancelledError("chunk 1 was cancelled")  # stopped because of another
+    assert first_cause([cancelled, crash, timeout]) is timeout
+    assert first_cause([cancelled, crash]) is crash

@@ -45,6 +45,11 @@ class ChunkResult:
 ProgressFn = Callable[[int], None]
 
 
+class ChunkCancelledError(Exception):
+    """The chunk stopped because its caller cancelled it (another chunk failed, or
+    the user interrupted the render): the caller already has the reason to report."""
+
+
 def chunk_tag(plan_hash: str) -> str:
     """The metadata every chunk of a plan carries; assemble refuses strangers."""
     return f"framerun-plan:{plan_hash}"
@@ -83,6 +88,7 @@ def render_chunk(
     *,
     on_frames: ProgressFn | None = None,
     extra_pages: PageThreads | None = None,
+    cancel: threading.Event | None = None,
 ) -> ChunkResult:
     """Render ``chunk`` to ``out_path``, captured as the plan's output needs (PNG for
     alpha, PNG sequences and lossless quality, JPEG otherwise).
@@ -92,6 +98,9 @@ def render_chunk(
     ``start + i + k``, … and lives through the frames between them without drawing
     (as a pre-roll does), so every frame is what one page would draw. One encoder
     takes the frames in order, so the chunk's bytes do not depend on ``k``.
+
+    Setting ``cancel`` stops the chunk at its next frame with ChunkCancelledError,
+    leaving no file.
     """
     started = time.perf_counter()
     pages = min(1 + (extra_pages.count if extra_pages is not None else 0), chunk.frames)
@@ -103,7 +112,7 @@ def render_chunk(
     failures: list[BaseException] = []
 
     def failed(exc: BaseException) -> None:
-        failures.append(exc)  # list.append is atomic; _cause picks the one raised
+        failures.append(exc)  # list.append is atomic; first_cause picks the one raised
         stop.set()
 
     def draw_share(index: int, session: BrowserSession) -> int:
@@ -115,6 +124,8 @@ def render_chunk(
                 # Frame N must not depend on where a chunk starts: live through 0..N-1.
                 page.preroll(first)
                 for frame in range(first, chunk.end, pages):
+                    if cancel is not None and cancel.is_set():
+                        raise ChunkCancelledError(f"chunk {chunk.index} was cancelled")
                     page.seek(frame)
                     picture = page.capture_changed(
                         plan.encoder.capture_format, jpeg_quality=plan.jpeg_quality
@@ -164,20 +175,29 @@ def render_chunk(
     writer.join()
     if failures:
         encoder.abort()
-        raise _cause(failures)
+        raise first_cause(failures)
     encoder.close()
     os.replace(tmp_path, out_path)
     return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, out_path, reused)
 
 
-def _cause(failures: list[BaseException]) -> BaseException:
-    """The failure to report: the first one that is not a crash, else the first.
+def first_cause(failures: list[BaseException]) -> BaseException:
+    """The failure to report: the first one that is not a consequence of another.
 
     A page whose call overran its deadline has every renderer of the process
     killed (deadline.py), so the other pages fail as crashed, maybe before the
-    stuck page reports: its COMPOSITION_TIMEOUT (not retryable) is the cause.
+    stuck page reports: its COMPOSITION_TIMEOUT (not retryable) is the cause. A
+    cancelled chunk was stopped because of some other failure.
     """
-    return next((f for f in failures if not isinstance(f, BrowserCrashedError)), failures[0])
+
+    def rank(failure: BaseException) -> int:
+        return (
+            2
+            if isinstance(failure, ChunkCancelledError)
+            else int(isinstance(failure, BrowserCrashedError))
+        )
+
+    return min(failures, key=rank)  # min keeps the first of equal rank
 
 
 def _put(share: queue.Queue[bytes], item: bytes, stop: threading.Event) -> bool:

@@ -1,34 +1,38 @@
-"""In-process render: plan → chunks on N worker processes → assemble.
+"""In-process render: plan → chunks on N page threads → assemble.
 
 The same primitives the Cloud Run service runs, so a local render and a
-distributed one produce the same frames. Each worker process keeps one warm
-browser for all the chunks it renders.
+distributed one produce the same frames. Each page thread keeps one warm browser
+for all the chunks it renders (``pagepool.py``). The threads share one process:
+the heavy work runs outside Python's lock (Chrome draws, libjpeg decodes, x264
+encodes), and nothing has to be spawned and imported again before the first frame.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import contextlib
+import functools
 import os
 import queue
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from framerun_service.core.errors import InvalidConfigError, OutputNotWritableError, setting
 from framerun_service.render.beginframe import capture_method
 from framerun_service.render.browser import BrowserSession
 from framerun_service.render.chrome import browser_version
-from framerun_service.render.chunk import ChunkResult, render_chunk
+from framerun_service.render.chunk import ChunkResult, first_cause, render_chunk
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import PNG_SEQUENCE, EncoderSettings
 from framerun_service.render.finish import finish_render
 from framerun_service.render.fontset import fontset_version
 from framerun_service.render.media import composition_clips
+from framerun_service.render.pagepool import PagePool
 from framerun_service.render.plan import DEFAULT_CHUNK_SIZE, Plan, make_plan
 from framerun_service.render.settings import engine_settings
 from framerun_service.render.site import site_tree_hash
@@ -46,34 +50,6 @@ class LocalRenderResult:
 
 
 ProgressFn = Callable[[int], None]
-
-_session: BrowserSession | None = None
-_progress_queue: Any = None
-
-
-def _init_worker(progress_queue: Any) -> None:
-    global _session, _progress_queue
-    _session = BrowserSession()
-    _progress_queue = progress_queue
-
-
-def _warm_worker() -> None:
-    """Launch the worker's browser and probe its GPU while the plan is being made."""
-    assert _session is not None
-    _session.gpu_renderer()
-
-
-def _worker_render(plan: Plan, index: int, project_dir: str, out: str) -> ChunkResult:
-    assert _session is not None
-    q = _progress_queue
-    return render_chunk(
-        _session,
-        plan,
-        plan.chunks[index],
-        Path(project_dir),
-        Path(out),
-        on_frames=(lambda n: q.put(n)) if q is not None else None,
-    )
 
 
 def writes_folder(encoder: EncoderSettings, out_path: Path) -> bool:
@@ -159,7 +135,7 @@ def render_local(
     on_plan: Callable[[Plan], None] | None = None,
     on_frames: ProgressFn | None = None,
 ) -> LocalRenderResult:
-    """Render a composition to ``out_path`` on worker processes, one warm browser each.
+    """Render a composition to ``out_path`` on ``workers`` page threads, one warm browser each.
 
     Its ``<audio>``/``<video>`` elements are mixed into one track at the end.
     """
@@ -170,10 +146,9 @@ def render_local(
     check_output_path(out_path, folder=writes_folder(encoder, out_path))
     warnings = list(composition.warnings)
     workdir = Path(tempfile.mkdtemp(prefix="framerun-"))
-    progress = mp.get_context("spawn").Queue() if on_frames is not None else None
-    # Start-up overlaps the plan: the workers spawn, import the engine and launch
-    # their browsers while this process hashes the site and reads the clips.
-    pool = _start_pool(workers, progress)
+    # Start-up overlaps the plan: the page threads launch their browsers while this
+    # thread hashes the site and reads the clips.
+    pages, cancel = PagePool(workers), threading.Event()
     try:
         plan = plan_local(
             composition, encoder, frames=frames, chunk_size=chunk_size, warnings=warnings
@@ -181,7 +156,7 @@ def render_local(
         if on_plan is not None:
             on_plan(plan)
         chunk_paths = _render_chunks(
-            pool, plan, composition.project_dir, workdir, progress, on_frames
+            pages, plan, composition.project_dir, workdir, on_frames, cancel
         )
         result = finish_render(
             plan, chunk_paths, out_path, site_dir=composition.project_dir, work_dir=workdir
@@ -195,57 +170,55 @@ def render_local(
             tuple(warnings),
         )
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        cancel.set()  # a failure or an interrupt here: running chunks stop at their next frame
+        pages.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _start_pool(workers: int, progress: Any) -> ProcessPoolExecutor:
-    """``workers`` processes, each warming up its browser as soon as it has started."""
-    pool = ProcessPoolExecutor(
-        workers,
-        mp_context=mp.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(progress,),
-    )
-    for _ in range(workers):  # one task each spawns them all now, not at the first chunk
-        pool.submit(_warm_worker)
-    return pool
-
-
 def _render_chunks(
-    pool: ProcessPoolExecutor,
+    pages: PagePool,
     plan: Plan,
     project_dir: Path,
     workdir: Path,
-    progress: Any,
     on_frames: ProgressFn | None,
+    cancel: threading.Event,
 ) -> list[Path]:
+    """Every chunk of ``plan`` on the page threads; progress is reported from this thread.
+
+    When a chunk fails, the others are cancelled and the failure that caused the
+    rest is raised.
+    """
     paths = [workdir / f"chunk-{c.index:05d}.{plan.encoder.extension}" for c in plan.chunks]
-    futures = {
-        pool.submit(_worker_render, plan, c.index, str(project_dir), str(paths[c.index]))
-        for c in plan.chunks
-    }
+    progress: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def render(index: int, session: BrowserSession) -> ChunkResult:
+        chunk = plan.chunks[index]
+        return render_chunk(
+            session, plan, chunk, project_dir, paths[index], on_frames=progress.put, cancel=cancel
+        )
+
+    futures: list[Future[ChunkResult]] = [
+        pages.submit(functools.partial(render, c.index)) for c in plan.chunks
+    ]
     pending = set(futures)
     while pending:
         done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
         _drain(progress, on_frames)
-        for fut in done:
-            if fut.exception() is not None:
-                for other in pending:
-                    other.cancel()
-                raise fut.exception()  # type: ignore[misc]
+        if any(f.exception() is not None for f in done):
+            cancel.set()
+            for other in pending:
+                other.cancel()
+            wait(pending)  # running chunks stop at their next frame
+            failures = [f.exception() for f in futures if f.done() and not f.cancelled()]
+            raise first_cause([e for e in failures if e is not None])
     _drain(progress, on_frames)
     return paths
 
 
-def _drain(q: Any, on_frames: ProgressFn | None) -> None:
-    if q is None or on_frames is None:
-        return
+def _drain(progress: queue.SimpleQueue[int], on_frames: ProgressFn | None) -> None:
     total = 0
-    while True:
-        try:
-            total += q.get_nowait()
-        except queue.Empty:
-            break
-    if total:
+    with contextlib.suppress(queue.Empty):
+        while True:
+            total += progress.get_nowait()
+    if total and on_frames is not None:
         on_frames(total)
