@@ -91,11 +91,12 @@ def test_software_mode_renders_on_swiftshader_probed_once_per_launch(
         "document.getElementById('c').getContext('webgl').clearColor(1, 0, 0, 1);</script>",
     )
     first = probe_composition(session, _spec(project))
-    probed = session._renderer
+    probed = dict(session._renderers)
     second = probe_composition(session, _spec(project))
     assert "SwiftShader" in first.renderer
     assert second.renderer == first.renderer
-    assert session._renderer is probed  # not probed again for the second page
+    # Probed on the first composition page, not again for the second.
+    assert session._renderers == probed and len(probed) == 1
 
 
 def test_a_browser_without_swiftshader_webgl_is_refused_live(tmp_path: Path) -> None:

@@ -227,7 +227,7 @@ class BrowserSession:
         # One browser per way of drawing: a beginFrame browser cannot screenshot
         # ordinary pages (chrome.py), so each kind of page gets its own.
         self._browsers: dict[bool, Browser] = {}
-        self._renderer: tuple[Browser, str | None] | None = None
+        self._renderers: dict[bool, tuple[Browser, str | None]] = {}  # probed, per browser
 
     def _ensure(self, begin_frame: bool = True) -> Browser:
         browser = self._browsers.get(begin_frame)
@@ -246,26 +246,45 @@ class BrowserSession:
             self._browsers[begin_frame] = browser
         return browser
 
+    def launch(self, begin_frame: bool = True) -> None:
+        """Start the browser now (a warm-up, while something else runs), not at first use."""
+        self._ensure(begin_frame)
+
     def gpu_renderer(self, begin_frame: bool = True) -> str:
         """The WebGL renderer, checked to be SwiftShader; probed once per browser launch."""
         browser = self._ensure(begin_frame)
-        if self._renderer is None or self._renderer[0] is not browser:
+        if not self._probed(browser, begin_frame):
             try:
                 context = browser.new_context()
                 try:
-                    renderer = context.new_page().evaluate(RENDERER_JS)
+                    self._check_renderer(context.new_page(), browser, begin_frame)
                 finally:
                     context.close()
             except Error as exc:
                 raise _classify(exc, "checking the WebGL renderer") from None
-            self._renderer = (browser, renderer)
-        return check_gpu_renderer(self._renderer[1])
+        return check_gpu_renderer(self._renderers[begin_frame][1])
+
+    def _probed(self, browser: Browser, begin_frame: bool) -> bool:
+        known = self._renderers.get(begin_frame)
+        return known is not None and known[0] is browser
+
+    def _check_renderer(self, page: Page, browser: Browser, begin_frame: bool) -> str:
+        """The renderer, probed on ``page`` (still blank) if this browser has not been yet.
+
+        A render's first page is its probe: a page of its own would cost a renderer
+        process (≈ 0.3 s) before the first frame.
+        """
+        if not self._probed(browser, begin_frame):
+            try:
+                self._renderers[begin_frame] = (browser, page.evaluate(RENDERER_JS))
+            except Error as exc:
+                raise _classify(exc, "checking the WebGL renderer") from None
+        return check_gpu_renderer(self._renderers[begin_frame][1])
 
     def open(self, spec: PageSpec) -> CompositionPage:
         """Load the composition, run the checks and wait until it is ready for its first seek."""
         prepare_intra_copies(spec.project_dir)  # before the load deadline starts
         begin_frame = bool(spec.begin_frame)  # decided by __post_init__
-        renderer = self.gpu_renderer(begin_frame)
         browser = self._ensure(begin_frame)
         try:
             known = _context_ids(browser) if begin_frame else set()
@@ -281,20 +300,20 @@ class BrowserSession:
         except Error as exc:
             raise _classify(exc, "opening a page") from None
         try:
-            return self._load(context, spec, renderer, known)
+            return self._load(context, spec, known)
         except BaseException:
             with contextlib.suppress(Error):
                 context.close()
             raise
 
-    def _load(
-        self, context: BrowserContext, spec: PageSpec, renderer: str, known: set[str]
-    ) -> CompositionPage:
+    def _load(self, context: BrowserContext, spec: PageSpec, known: set[str]) -> CompositionPage:
         _install_runtime(context, spec)
         guard = PageGuard(
             spec.project_dir, resolver=self.resolver, fetcher=self.fetcher, entry=spec.entry
         )
         page = _begin_frame_page(context, spec, known) if spec.begin_frame else context.new_page()
+        assert context.browser is not None
+        renderer = self._check_renderer(page, context.browser, bool(spec.begin_frame))
         guard.attach(context, page)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -350,7 +369,7 @@ class BrowserSession:
             self._pw.stop()
         self._browsers = {}
         self._pw = None
-        self._renderer = None
+        self._renderers.clear()
 
 
 def _context_ids(browser: Browser) -> set[str]:

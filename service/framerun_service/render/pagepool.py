@@ -58,7 +58,7 @@ class _PageThread:
         try:
             if self._warm:
                 with contextlib.suppress(Exception):
-                    session.gpu_renderer()
+                    session.launch()
             while (item := self._inbox.get()) is not None:
                 task, future = item
                 if future.set_running_or_notify_cancel():
