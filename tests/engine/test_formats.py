@@ -227,13 +227,6 @@ def test_output_decodes_to_the_format_it_names(
         assert corner.min() == 255
 
 
-# Opaque video keeps the fast JPEG capture, and Chrome's JPEG (quality 92, 4:2:0)
-# rings around sharp saturated edges: on this page the JPEG alone measures 39 dB
-# against the PNG (41.5 dB at quality 100), and the encoded output 36–37 dB. Until
-# that capture changes these stay below 40 dB; strict, so a fix shows up here.
-JPEG_CEILING = pytest.mark.xfail(
-    strict=True, reason="JPEG capture (q92) limits opaque output to ~37 dB against PNG"
-)
 PNG_REFERENCE_CASES = CASES
 
 

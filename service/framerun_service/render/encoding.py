@@ -39,11 +39,15 @@ CONTENT_TYPES = {
     PNG_SEQUENCE: "application/x-tar",
 }
 # x264/x265: preset, crf per quality. Measured on 1080p bench frames here: superfast
-# is 11 ms of CPU per frame against veryfast's 16–19 ms, for +4 % bytes at crf 20,
-# so "standard" keeps encoding a small share of what capture costs.
+# is 11 ms of CPU per frame against veryfast's 16–19 ms, so "standard" keeps encoding
+# a small share of what capture costs. Its crf 18 was chosen by PSNR against lossless
+# references (bench-peer pages, JPEG q95 capture): css-motion 40.3 dB at crf 18 against
+# 39.7 at 20, on par with HyperFrames' medium/crf 18 from q100 JPEGs (40.5), for files
+# about 1.4x larger than at crf 20. A slower preset at the same crf measured lower PSNR
+# (veryfast crf 16: 40.0) and cost up to 16 % fps where encoding competes with capture.
 _PRESETS: dict[str, tuple[str, int]] = {
     "draft": ("ultrafast", 28),
-    "standard": ("superfast", 20),
+    "standard": ("superfast", 18),
     # crf 14: at 16 a render cut into 7-frame chunks measured 44.2 dB (min over
     # frames) against the same frames in one chunk (x264's mbtree sees less of the
     # future in a short chunk); at 14, 45.9 dB. "high" must not depend on chunking.
@@ -52,7 +56,7 @@ _PRESETS: dict[str, tuple[str, int]] = {
 # x265's docs put its default crf 28 level with x264's 23, so these sit 4 higher.
 _X265_PRESETS: dict[str, tuple[str, int]] = {
     "draft": ("ultrafast", 32),
-    "standard": ("superfast", 24),
+    "standard": ("superfast", 22),
     "high": ("faster", 20),
 }
 # VP9 (webm): deadline, cpu-used, crf per quality. Alt-ref frames and lag are off
