@@ -155,7 +155,7 @@ class Run:
     temp_dir: Path
 
 
-def run_cli(tmp_path: Path, case: BadInput) -> Run:
+def run_cli(tmp_path: Path, case: BadInput, extra_env: dict[str, str] | None = None) -> Run:
     """Run ``python -m framerun.cli render ...`` with a fake browser and private temp dir."""
     project_dir = write_composition(tmp_path / "project", "", **case.project)
     for name, content in case.files.items():
@@ -169,7 +169,7 @@ def run_cli(tmp_path: Path, case: BadInput) -> Run:
     fake_chrome.write_text(f'#!/bin/sh\ntouch "{marker}"\nexit 1\n')
     fake_chrome.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMERUN_")}
-    env.update(FRAMERUN_CHROME=str(fake_chrome), TMPDIR=str(temp_dir))
+    env.update(FRAMERUN_CHROME=str(fake_chrome), TMPDIR=str(temp_dir), **(extra_env or {}))
     places = {
         "{project}": project_dir,
         "{out}": out_dir / "video.mp4",
@@ -230,4 +230,20 @@ def test_fake_browser_detects_a_launch(tmp_path: Path) -> None:
     run = run_cli(tmp_path, BadInput(("{project}", "-o", "{out}", "-q"), "", ()))
     assert run.browser_marker.exists()
     assert run.returncode != 0
+    assert list(run.out_dir.iterdir()) == []
+
+
+def test_a_driver_that_cannot_start_is_a_typed_error(tmp_path: Path) -> None:
+    """Node refuses some NODE_OPTIONS, and Playwright then raises a bare Exception from
+    deep in its transport: the user gets one line saying what to check, not that."""
+    run = run_cli(
+        tmp_path,
+        BadInput(("{project}", "-o", "{out}", "-q"), "", ()),
+        extra_env={"NODE_OPTIONS": "--optimize-for-size"},
+    )
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.returncode != 0
+    line = run.stderr.splitlines()[-1]  # after node's own complaint, which says which option
+    assert line.startswith("error: ") and line.endswith("[BROWSER_CRASHED]"), line
+    assert "driver did not start" in line and "NODE_OPTIONS" in line
     assert list(run.out_dir.iterdir()) == []

@@ -234,7 +234,7 @@ class BrowserSession:
         if browser is None or not browser.is_connected():
             browser_version(self.settings.chrome_path)  # clear error if missing
             if self._pw is None:
-                self._pw = sync_playwright().start()
+                self._pw = _start_driver()
             browser = self._pw.chromium.launch(
                 executable_path=self.settings.chrome_path,
                 args=[
@@ -458,6 +458,19 @@ def _overran(doing: str, setting: str) -> CompositionTimeoutError:
         f"the page did not answer while {doing} (a script that never yields, or a "
         f"promise that never settles); fix the composition or raise {setting}"
     )
+
+
+def _start_driver() -> Playwright:
+    """Playwright's driver (a Node.js process); a driver that dies at start says so."""
+    try:
+        return sync_playwright().start()
+    except Error:
+        raise
+    except Exception as exc:  # the driver exited: Playwright raises a bare Exception
+        raise BrowserCrashedError(
+            f"Playwright's driver did not start ({exc}); check that the playwright "
+            "package is installed whole and that NODE_OPTIONS holds no option node refuses"
+        ) from None
 
 
 def _classify(exc: Error, doing: str) -> Exception:
