@@ -3,8 +3,8 @@
 Figures (one JSON object on the last line of stdout):
 
 - ``fps``: a full render — capture → JPEG decode → x264 encode → assemble — with
-  default settings (quality ``standard``, one worker per CPU), frames / wall seconds.
-- ``ceiling_fps``: the capture-only ceiling. Same browsers, same workers, same
+  default settings (quality ``standard``, one page thread per CPU), frames / wall seconds.
+- ``ceiling_fps``: the capture-only ceiling. Same browsers, same page threads, same
   plan, but each frame is seeked and screenshotted and then dropped, with no
   decode, encode or assemble (this script's own capture loop, ``capture_chunk``).
   No full render can beat it, since every frame has to be captured.
@@ -16,7 +16,7 @@ Figures (one JSON object on the last line of stdout):
   already keeps every core busy (it does on 2 cores), the ratio is close to
   capture CPU / (capture CPU + decode/encode CPU) per frame. The target is ≥ 0.85.
 - ``peak_rss_mb``: the peak of the summed RSS of the whole process tree (this
-  process plus every descendant: pool workers, the Playwright driver, the chrome
+  process plus every descendant: the Playwright drivers, the chrome
   processes), sampled every 100 ms during the 10 s full render. Pages shared
   between chrome processes are counted once per process, so this overstates real
   memory; it is a stable figure to compare runs with, not an exact footprint.
@@ -33,10 +33,10 @@ within ``--budget`` seconds (default 240), so a slow machine gets fewer pairs
 ``peak_rss_mb`` is the highest 10 s peak seen, and ``rss_ratio_2x`` divides the
 single 20 s peak by the mean of the 10 s peaks, so neither side is cherry-picked.
 
-On stderr each run also reports how long the first frame took (pool spawn, browser
-launch, page load) and the CPU seconds by kind of process (the bench process, the
-worker main threads (capture loop and IPC), the worker encode threads, the
-Playwright driver, chrome's processes), which shows where the time goes.
+On stderr each run also reports how long the first frame took (driver start, browser
+launch, page load) and the CPU seconds by kind of process (the bench process, whose
+page threads capture and encode, the Playwright drivers, chrome's processes), which
+shows where the time goes.
 
 - ``preroll_10min_s``: what a chunk that starts 10 minutes in (frame 18 000 at 30 fps)
   spends before its first frame, moving the page through the frames before it
@@ -46,8 +46,8 @@ Playwright driver, chrome's processes), which shows where the time goes.
   chunk starts, not with its length.
 
 ``--quick`` uses 2 s and one pair of runs, to smoke-test this script. Its figures
-are not comparable with the real ones: start-up (spawning the workers, launching
-the browsers, ≈2 s) is a large share of a 2 s render.
+are not comparable with the real ones: start-up (starting the drivers, launching
+the browsers, ≈1 s) is a large share of a 2 s render.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from framerun_service.render.composition import load_composition
 from framerun_service.render.encoding import encoder_settings
 from framerun_service.render.local import plan_local
 from framerun_service.render.pagepool import PageThreads
+from framerun_service.render.plan import Plan
 from framerun_service.render.settings import engine_settings
 from tests.compositions import MOVERS, write_composition
 from tests.videos import decode, png_pixels
@@ -96,26 +97,40 @@ def test_three_pages_draw_the_chunk_one_page_draws(
         assert all((x == y).all() for x, y in zip(a, b, strict=True))
 
 
-def test_a_failing_page_fails_the_chunk_and_leaves_nothing(
-    tmp_path: Path, session: BrowserSession, pages: PageThreads
-) -> None:
+def _misbehaving(tmp_path: Path, after_1s: str) -> tuple[Path, Plan]:
+    """A 2 s page whose animation frames run ``after_1s`` from 1 s on, planned as one chunk."""
     project = write_composition(
         tmp_path / "p",
         "<script>requestAnimationFrame(function f(ms) {"
-        " if (ms > 1000) throw new Error('boom at ' + ms); requestAnimationFrame(f); });</script>",
+        f" if (ms > 1000) {after_1s} requestAnimationFrame(f); }});</script>",
         duration="2",
     )
-    comp = load_composition(project)
-    plan = plan_local(comp, encoder_settings(fps=Fraction(30)), chunk_size=10_000)
-    out = tmp_path / "out.mp4"
-    with pytest.raises(PageScriptError, match="boom"):
-        render_chunk(session, plan, plan.chunks[0], project, out, extra_pages=pages)
+    plan = plan_local(
+        load_composition(project), encoder_settings(fps=Fraction(30)), chunk_size=10_000
+    )
+    return project, plan
+
+
+def _assert_nothing_left_and_next_chunk_renders(
+    tmp_path: Path, session: BrowserSession, pages: PageThreads
+) -> None:
     assert list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".*partial")) == []
-    # The threads' browsers still work for the next chunk.
     ok = write_composition(tmp_path / "ok", MOVERS["css"], duration="0.5")
     plan = plan_local(load_composition(ok), encoder_settings(fps=Fraction(30)), chunk_size=10_000)
-    result = render_chunk(session, plan, plan.chunks[0], ok, tmp_path / "ok.mp4", extra_pages=pages)
-    assert result.frames == 15
+    out = tmp_path / "ok.mp4"
+    assert render_chunk(session, plan, plan.chunks[0], ok, out, extra_pages=pages).frames == 15
+
+
+def test_a_failing_page_fails_the_chunk_and_leaves_nothing(
+    tmp_path: Path, session: BrowserSession, pages: PageThreads
+) -> None:
+    project, plan = _misbehaving(tmp_path, "throw new Error('boom at ' + ms);")
+    with pytest.raises(PageScriptError, match="boom"):
+        render_chunk(
+            session, plan, plan.chunks[0], project, tmp_path / "out.mp4", extra_pages=pages
+        )
+    # The threads' browsers still work for the next chunk.
+    _assert_nothing_left_and_next_chunk_renders(tmp_path, session, pages)
 
 
 def test_a_page_stuck_in_a_loop_fails_the_chunk_as_a_timeout(
@@ -124,27 +139,14 @@ def test_a_page_stuck_in_a_loop_fails_the_chunk_as_a_timeout(
     """Every page's call is watched by its own deadline. The extra page's (2 s) fires
     first and kills every renderer, so the first page fails as crashed: the chunk still
     reports COMPOSITION_TIMEOUT, leaves nothing, and the next chunk renders."""
-    project = write_composition(
-        tmp_path / "p",
-        "<script>requestAnimationFrame(function f(ms) {"
-        " if (ms > 1000) for (;;) {} requestAnimationFrame(f); });</script>",
-        duration="2",
-    )
-    comp = load_composition(project)
-    plan = plan_local(comp, encoder_settings(fps=Fraction(30)), chunk_size=10_000)
+    project, plan = _misbehaving(tmp_path, "for (;;) {}")
     pages = PageThreads(1, replace(engine_settings(), seek_timeout_s=2.0))
     try:
         with pytest.raises(CompositionTimeoutError, match="did not answer"):
             render_chunk(
                 session, plan, plan.chunks[0], project, tmp_path / "out.mp4", extra_pages=pages
             )
-        assert list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".*partial")) == []
-        ok = write_composition(tmp_path / "ok", MOVERS["css"], duration="0.5")
-        plan = plan_local(
-            load_composition(ok), encoder_settings(fps=Fraction(30)), chunk_size=10_000
-        )
-        out = tmp_path / "ok.mp4"
-        assert render_chunk(session, plan, plan.chunks[0], ok, out, extra_pages=pages).frames == 15
+        _assert_nothing_left_and_next_chunk_renders(tmp_path, session, pages)
     finally:
         pages.close()
 
