@@ -250,36 +250,20 @@ class BrowserSession:
         """Start the browser now (a warm-up, while something else runs), not at first use."""
         self._ensure(begin_frame)
 
-    def gpu_renderer(self, begin_frame: bool = True) -> str:
-        """The WebGL renderer, checked to be SwiftShader; probed once per browser launch."""
-        browser = self._ensure(begin_frame)
-        if not self._probed(browser, begin_frame):
-            try:
-                context = browser.new_context()
-                try:
-                    self._check_renderer(context.new_page(), browser, begin_frame)
-                finally:
-                    context.close()
-            except Error as exc:
-                raise _classify(exc, "checking the WebGL renderer") from None
-        return check_gpu_renderer(self._renderers[begin_frame][1])
-
-    def _probed(self, browser: Browser, begin_frame: bool) -> bool:
-        known = self._renderers.get(begin_frame)
-        return known is not None and known[0] is browser
-
     def _check_renderer(self, page: Page, browser: Browser, begin_frame: bool) -> str:
-        """The renderer, probed on ``page`` (still blank) if this browser has not been yet.
+        """The WebGL renderer, checked to be SwiftShader; probed once per browser launch,
+        on ``page`` while it is still blank.
 
         A render's first page is its probe: a page of its own would cost a renderer
         process (≈ 0.3 s) before the first frame.
         """
-        if not self._probed(browser, begin_frame):
+        known = self._renderers.get(begin_frame)
+        if known is None or known[0] is not browser:
             try:
-                self._renderers[begin_frame] = (browser, page.evaluate(RENDERER_JS))
+                known = self._renderers[begin_frame] = (browser, page.evaluate(RENDERER_JS))
             except Error as exc:
                 raise _classify(exc, "checking the WebGL renderer") from None
-        return check_gpu_renderer(self._renderers[begin_frame][1])
+        return check_gpu_renderer(known[1])
 
     def open(self, spec: PageSpec) -> CompositionPage:
         """Load the composition, run the checks and wait until it is ready for its first seek."""

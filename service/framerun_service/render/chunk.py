@@ -191,11 +191,9 @@ def first_cause(failures: list[BaseException]) -> BaseException:
     """
 
     def rank(failure: BaseException) -> int:
-        return (
-            2
-            if isinstance(failure, ChunkCancelledError)
-            else int(isinstance(failure, BrowserCrashedError))
-        )
+        if isinstance(failure, ChunkCancelledError):
+            return 2
+        return 1 if isinstance(failure, BrowserCrashedError) else 0
 
     return min(failures, key=rank)  # min keeps the first of equal rank
 

@@ -86,12 +86,16 @@ class _Watchdog:
         """Wait until an armed deadline is due; it is then disarmed and its event returned."""
         with self._cond:
             while True:
-                now = time.monotonic()
-                due = min(self._armed.items(), key=lambda item: item[1][0], default=None)
-                if due is not None and due[1][0] <= now:
-                    del self._armed[due[0]]
-                    return due[1][1]
-                self._cond.wait(None if due is None else due[1][0] - now)
+                if not self._armed:
+                    self._cond.wait()
+                    continue
+                token = min(self._armed, key=lambda t: self._armed[t][0])
+                due, expired = self._armed[token]
+                left = due - time.monotonic()
+                if left <= 0:
+                    del self._armed[token]
+                    return expired
+                self._cond.wait(left)  # or until a call arms an earlier deadline
 
     def _run(self) -> None:
         while True:
