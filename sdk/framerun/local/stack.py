@@ -404,17 +404,55 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _kill(pid: int) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after a grace period."""
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (not zombie) process is still in process group ``pgid``."""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        entries = os.listdir("/proc")
+    except OSError:  # no procfs: ask the kernel, zombies included
+        try:
+            os.killpg(pgid, 0)
+        except OSError:
+            return False
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def _wait(alive: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and alive():
+        time.sleep(0.1)
+
+
+def _kill(pid: int) -> None:
+    """Stop a component and everything it started, letting each clean up after itself.
+
+    The leader goes first and alone: gunicorn then stops its worker, which closes
+    its browsers through Playwright, and Playwright deletes their profile folders.
+    Signalling the whole group at once killed the Playwright drivers mid-cleanup
+    and left ``playwright_chromiumdev_profile-*`` folders in the temp folder.
+    Whatever is left gets SIGTERM, then SIGKILL after a grace period.
+    """
+    try:
+        os.kill(pid, signal.SIGTERM)
     except OSError:
         return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.1)
+    _wait(lambda: _alive(pid), 10)
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGTERM)
+    _wait(lambda: _group_alive(pid), 5)
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
+    _wait(lambda: _group_alive(pid), 2)  # SIGKILL is delivered asynchronously
 
 
 def _serve_issuer(argv: list[str]) -> None:
