@@ -23,39 +23,76 @@ The damage report is trusted only under two rules measured on this browser:
 Reuse never depends on guessing what the page does: a frame is reused only when the
 browser said nothing on screen changed since the frame whose pixels are reused.
 
-Pages that play ``<video>`` are drawn with ``Page.captureScreenshot`` instead
-(:func:`capture_method`): after a seek, a video's new frame reaches the screen only
-with a video-frame callback, which needs frames the page draws by itself; a
-beginFrame draw right after 'seeked' showed a stale frame on backward seeks.
+Pages that play ``<video>`` in the element are drawn with ``Page.captureScreenshot``
+instead (:func:`capture_method`): after a seek, a video's new frame reaches the
+screen only with a video-frame callback, which needs frames the page draws by
+itself; a beginFrame draw right after 'seeked' showed a stale frame on backward
+seeks. The videos the engine decodes itself and shows as posters (videoframes.py)
+are images to the page, and beginFrame draws them like any other.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from framerun_service.core.errors import BrowserCrashedError
-from framerun_service.render.site import iter_site_files
+from framerun_service.render.netguard import SITE_ORIGIN
+from framerun_service.render.site import iter_site_files, resolve_site_path
+from framerun_service.render.subcomp import asset_path
+from framerun_service.render.videoframes import servable_videos
 
 __all__ = ["MAX_PROBE_GAP", "BeginFrameCapture", "capture_method"]
 
 MAX_PROBE_GAP = 16
-# A <video> in markup, or one a script makes: over-matching only costs speed.
-_VIDEO = re.compile(rb"<video\b|createElement\(\s*[\"'`]video[\"'`]", re.IGNORECASE)
+# A <video> a script makes, and a <video> tag in markup (its attributes in group 1).
+_SCRIPTED_VIDEO = re.compile(rb"createElement\(\s*[\"'`]video[\"'`]", re.IGNORECASE)
+_VIDEO_TAG = re.compile(rb"<video\b([^>]*)>", re.IGNORECASE)
+_SRC = re.compile(rb"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 _SCANNED = (".html", ".htm", ".js", ".mjs", ".svg")
+_MARKUP = (".html", ".htm")
 
 
 def capture_method(project_dir: Path, configured: str) -> str:
     """How the plan's frames are drawn: ``configured`` (FRAMERUN_CAPTURE), except that
-    a site that may play ``<video>`` is always screenshotted (see the module doc)."""
+    a site that may play a ``<video>`` in the element is screenshotted (see the module
+    doc). Videos the engine shows as posters (videoframes.py) do not count: a ``<video
+    src>`` in markup whose file it can decode. Over-matching only costs speed."""
     if configured == "screenshot":
         return configured
+    posters = servable_videos(project_dir)
     for rel, path in iter_site_files(project_dir):
-        if rel.lower().endswith(_SCANNED) and _VIDEO.search(path.read_bytes()):
+        if not rel.lower().endswith(_SCANNED):
+            continue
+        text = path.read_bytes()
+        if _SCRIPTED_VIDEO.search(text):
             return "screenshot"
+        for tag in _VIDEO_TAG.finditer(text):
+            shown = _poster_paths(project_dir, rel, tag[1]) & posters.keys()
+            if not rel.lower().endswith(_MARKUP) or not shown:
+                return "screenshot"
     return configured
+
+
+def _poster_paths(project_dir: Path, rel: str, attributes: bytes) -> set[str]:
+    """Where a ``<video>`` tag's src may point on the site origin: from the file at
+    ``rel``, or from the root when it is a sub-composition HyperFrames inlines."""
+    found = _SRC.search(attributes)
+    if found is None:
+        return set()
+    src = html.unescape(next(g for g in found.groups() if g is not None).decode("utf-8", "replace"))
+    src = src.strip()
+    inlined = asset_path(rel, src, lambda p: resolve_site_path(project_dir, p) is not None)
+    paths = set()
+    for url in (urljoin(f"{SITE_ORIGIN}/{quote(rel)}", src), urljoin(f"{SITE_ORIGIN}/", inlined)):
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}" == SITE_ORIGIN:
+            paths.add(unquote(parts.path))
+    return paths
 
 
 class BeginFrameCapture:

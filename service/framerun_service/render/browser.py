@@ -55,6 +55,7 @@ from framerun_service.render.netguard import (
 )
 from framerun_service.render.pageguard import PageGuard
 from framerun_service.render.settings import EngineSettings, engine_settings
+from framerun_service.render.videoframes import FRAME_PATH, VideoFrames, servable_videos
 
 __all__ = ["BrowserSession", "CompositionPage", "PageSpec"]
 RUNTIME_JS = Path(__file__).with_name("runtime.js")
@@ -96,6 +97,8 @@ class PageSpec:
     # Page.captureScreenshot. The two differ by a level on a few pixels, so a plan
     # fixes one for all its chunks. None: as a plan made with default settings would.
     begin_frame: bool | None = None
+    # Capture without loss: <video> pictures reach the page as PNG, not JPEG (videoframes.py).
+    lossless: bool = False
 
     def __post_init__(self) -> None:
         if self.begin_frame is None:
@@ -202,6 +205,7 @@ class CompositionPage:
     def close(self) -> None:
         with contextlib.suppress(Error):
             self.page.context.close()
+        self.guard.video_frames.close()
 
 
 class BrowserSession:
@@ -267,7 +271,8 @@ class BrowserSession:
 
     def open(self, spec: PageSpec) -> CompositionPage:
         """Load the composition, run the checks and wait until it is ready for its first seek."""
-        prepare_intra_copies(spec.project_dir)  # before the load deadline starts
+        # Before the load deadline starts: a copy takes seconds, probing a source less.
+        prepare_intra_copies(spec.project_dir, shown_as_posters=servable_videos(spec.project_dir))
         begin_frame = bool(spec.begin_frame)  # decided by __post_init__
         browser = self._ensure(begin_frame)
         try:
@@ -293,7 +298,11 @@ class BrowserSession:
     def _load(self, context: BrowserContext, spec: PageSpec, known: set[str]) -> CompositionPage:
         _install_runtime(context, spec)
         guard = PageGuard(
-            spec.project_dir, resolver=self.resolver, fetcher=self.fetcher, entry=spec.entry
+            spec.project_dir,
+            resolver=self.resolver,
+            fetcher=self.fetcher,
+            entry=spec.entry,
+            video_frames=VideoFrames(spec.project_dir, lossless=spec.lossless),
         )
         page = _begin_frame_page(context, spec, known) if spec.begin_frame else context.new_page()
         assert context.browser is not None
@@ -402,6 +411,14 @@ def _install_runtime(context: BrowserContext, spec: PageSpec) -> None:
         "variables": spec.variables,
         "seed": spec.seed,
         "beginFrame": spec.begin_frame,
+        # The sources shown as posters (videoframes.py), by their path on the site origin.
+        "videoFrames": {
+            "path": FRAME_PATH,
+            "sources": {
+                site_path: info.as_json()
+                for site_path, info in servable_videos(spec.project_dir).items()
+            },
+        },
     }
     context.add_init_script(script=f"window.__FRAMERUN_CONFIG__ = {json.dumps(config)};")
     context.add_init_script(path=str(RUNTIME_JS))

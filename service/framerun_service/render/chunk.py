@@ -66,6 +66,7 @@ def page_spec(plan: Plan, project_dir: Path) -> PageSpec:
         variables=plan.variables,
         transparent=plan.encoder.alpha,
         begin_frame=plan.capture_method == "beginframe",
+        lossless=plan.encoder.capture_format == "png",
     )
 
 

@@ -1,6 +1,9 @@
 """Video sources re-encoded so that every frame is a keyframe, for cheap exact seeks.
 
-A ``<video>`` is seeked once per rendered frame, and Chrome decodes a seek from
+Most videos never reach the element: the engine decodes them itself and the page
+shows them as posters (videoframes.py). This is for the rest (``<source>``
+children, scripted sources), which the page plays. Such a ``<video>`` is seeked
+once per rendered frame, and Chrome decodes a seek from
 the keyframe before the target: with a camera's or an encoder's usual keyframe
 interval (every 2–10 s) each seek decoded up to hundreds of frames, so a page with
 a 1080p clip rendered at about 1 fps here (HyperFrames, which extracts the frames
@@ -21,15 +24,17 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Collection
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 from av.video.frame import PictureType
 
 from framerun_service.render.site import iter_site_files
 
-__all__ = ["VIDEO_SUFFIXES", "intra_copy", "prepare_intra_copies"]
+__all__ = ["VIDEO_SUFFIXES", "has_alpha", "intra_copy", "prepare_intra_copies"]
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".ogv"})
 # Near-transparent: ±1–2 levels on 8-bit planes; x264 ultrafast keeps the copy quick
@@ -40,11 +45,20 @@ _lock = threading.Lock()
 _known: dict[tuple[str, int, int, str], Path | None] = {}  # this process's answers
 
 
-def prepare_intra_copies(site: Path) -> None:
+def has_alpha(stream: Any) -> bool:
+    """Whether a video stream carries transparency (WebM's VP9 alpha, yuva420p, rgba…)."""
+    pix_fmt = stream.codec_context.pix_fmt or ""
+    return stream.metadata.get("alpha_mode") == "1" or pix_fmt.startswith(
+        ("yuva", "rgba", "argb", "bgra", "abgr", "gbrap")
+    )
+
+
+def prepare_intra_copies(site: Path, shown_as_posters: Collection[str] = ()) -> None:
     """Make the copies of every video file of ``site`` before a page loads it: a copy
-    takes seconds, which must not count against the page's load deadline."""
+    takes seconds, which must not count against the page's load deadline. The files
+    in ``shown_as_posters`` (paths on the site origin, videoframes.py) are never seeked."""
     for rel, path in iter_site_files(site):
-        if Path(rel).suffix.lower() in VIDEO_SUFFIXES:
+        if Path(rel).suffix.lower() in VIDEO_SUFFIXES and "/" + rel not in shown_as_posters:
             intra_copy(path)
 
 
@@ -92,10 +106,7 @@ def _transcode(source: Path, out: Path) -> bool:
         if not src.streams.video:
             return False
         video = src.streams.video[0]
-        pix_fmt = video.codec_context.pix_fmt or ""
-        if video.metadata.get("alpha_mode") == "1" or (
-            pix_fmt.startswith(("yuva", "rgba", "argb", "bgra", "abgr", "gbrap"))
-        ):
+        if has_alpha(video):
             return False  # alpha (WebM's VP9 alpha, yuva420p, rgba…): H.264 would drop it
         audio = src.streams.audio[0] if src.streams.audio else None
         with av.open(str(out), "w", format="mp4") as dst:

@@ -15,8 +15,9 @@ import contextlib
 import mimetypes
 import re
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import av
 from playwright.sync_api import (
     BrowserContext,
     ConsoleMessage,
@@ -50,6 +51,7 @@ from framerun_service.render.site import (
     resolve_site_path,
 )
 from framerun_service.render.subcomp import rewrite_asset_paths
+from framerun_service.render.videoframes import FRAME_PATH, VideoFrames, probe_video
 
 __all__ = ["PageGuard"]
 
@@ -76,12 +78,19 @@ class PageGuard:
     """
 
     def __init__(
-        self, project_dir: Path, *, resolver: Resolver, fetcher: Fetcher, entry: str = ""
+        self,
+        project_dir: Path,
+        *,
+        resolver: Resolver,
+        fetcher: Fetcher,
+        entry: str = "",
+        video_frames: VideoFrames | None = None,
     ) -> None:
         self.project_dir = project_dir
         self.entry = entry
         self.resolver = resolver
         self.fetcher = fetcher
+        self.video_frames = video_frames or VideoFrames(project_dir, lossless=False)
         self._refusals: dict[str, Refusal] = {}
 
     @property
@@ -119,7 +128,11 @@ class PageGuard:
 
     def _serve_site(self, route: Route) -> None:
         request = route.request
-        url_path = unquote(urlsplit(request.url).path)
+        url = urlsplit(request.url)
+        url_path = unquote(url.path)
+        if url_path.startswith(FRAME_PATH + "/"):
+            self._serve_video_frame(route, url_path.removeprefix(FRAME_PATH), url.query)
+            return
         path = resolve_site_path(self.project_dir, url_path)
         if path is None:
             if url_path not in IGNORED_MISSING:
@@ -130,7 +143,11 @@ class PageGuard:
         if compiled is not None:
             route.fulfill(status=200, content_type="text/html; charset=utf-8", body=compiled)
             return
-        if request.resource_type == "media" and path.suffix.lower() in VIDEO_SUFFIXES:
+        if (
+            request.resource_type == "media"
+            and path.suffix.lower() in VIDEO_SUFFIXES
+            and probe_video(path) is None  # shown as a poster, never seeked (videoframes.py)
+        ):
             path = intra_copy(path) or path  # every frame a keyframe: seeks decode one frame
         size = path.stat().st_size
         headers = {
@@ -152,6 +169,23 @@ class PageGuard:
         last = min(last, first + MAX_RANGE_BYTES - 1)
         headers["content-range"] = f"bytes {first}-{last}/{size}"
         route.fulfill(status=206, headers=headers, body=read_range(path, first, last))
+
+    def _serve_video_frame(self, route: Route, site_path: str, query: str) -> None:
+        """A ``<video>``'s picture at ``?t=`` seconds into the source (videoframes.py)."""
+        request = route.request
+        path = resolve_site_path(self.project_dir, site_path)
+        try:
+            t = float(parse_qs(query)["t"][0])
+            if path is None or probe_video(path) is None:
+                raise ValueError(f"{site_path} is not a video of the composition folder")
+            body = self.video_frames.picture(path, t)
+        except (KeyError, ValueError, av.FFmpegError) as exc:
+            self.refuse(request.url, f"no picture of the video ({exc})", request.resource_type)
+            route.fulfill(status=404, body=b"not found")
+            return
+        route.fulfill(
+            status=200, headers={"content-type": self.video_frames.content_type}, body=body
+        )
 
     def _compiled(self, request: Request, path: Path, url_path: str) -> bytes | None:
         """The entry document or a sub-composition file with the font rules applied, else None."""

@@ -23,6 +23,12 @@
  * frame when its data-duration outlasts the source; a plain <video> plays from
  * 0 and holds its last frame, as a browser shows it.
  *
+ * Sources the engine can decode (every site video without alpha that PyAV reads:
+ * config.videoFrames, videoframes.py) are not played by the element at all. It
+ * loses its source, and each frame its picture arrives as the element's poster,
+ * decoded and encoded by the engine; the element keeps its CSS and its place, and
+ * its duration and size read as the source's. Other videos are seeked as below.
+ *
  * Frame N of the composition shows the source frame on screen at
  * t = N / fps: we aim a little into that frame (AIM_S) rather than at its
  * first instant, because containers round timestamps (WebM to 1 ms) and
@@ -39,6 +45,7 @@
   const POLL_MS = 10;
   const HAVE_CURRENT_DATA = 2;
   const AIM_S = Math.min(0.004, 0.25 / fr.fps);
+  const FRAMES = fr.config.videoFrames || { path: "", sources: {} };
 
   // The runtime owns playback of the document's videos.
   if (window.HTMLMediaElement) {
@@ -82,14 +89,58 @@
     return Math.min(at + AIM_S, clip.source); // past the end: the last frame
   }
 
+  // ---------------------------------------------------------------- posters
+  const posters = new WeakMap(); // video -> { sitePath, shown, preload }
+  function posterSource(v) {
+    const src = v.getAttribute("src");
+    if (!src || v.querySelector("source")) return null;
+    let url;
+    try {
+      url = new URL(src, document.baseURI);
+    } catch (e) {
+      return null;
+    }
+    const sitePath = url.origin === location.origin ? decodeURIComponent(url.pathname) : "";
+    return Object.prototype.hasOwnProperty.call(FRAMES.sources, sitePath) ? sitePath : null;
+  }
+  // The element stops loading its source and reads as the source would.
+  function detach(v, sitePath) {
+    const info = FRAMES.sources[sitePath];
+    posters.set(v, { sitePath, shown: null, preload: null });
+    v.removeAttribute("src");
+    v.load(); // removing src alone keeps the loaded resource
+    const reads = { duration: info.duration, videoWidth: info.width, videoHeight: info.height };
+    for (const [name, value] of Object.entries(reads)) {
+      Object.defineProperty(v, name, { configurable: true, get: () => value });
+    }
+  }
+  // Show the source's picture at `target` s as the poster, once it is decoded.
+  async function showPoster(v, poster, target) {
+    const url = `${FRAMES.path}${encodeURI(poster.sitePath)}?t=${target.toFixed(6)}`;
+    if (poster.shown === url) return;
+    const img = document.createElement("img");
+    img.src = url;
+    const decoded = img.decode().then(() => true, () => false);
+    if (!(await within(decoded, FRAME_TIMEOUT_MS)) || !(await decoded)) {
+      record("adapter video", `${label(v)}: no picture at ${target.toFixed(3)} s within ${FRAME_TIMEOUT_MS} ms`);
+      return;
+    }
+    poster.preload = img; // held, so the poster finds the picture decoded
+    v.poster = url;
+    poster.shown = url;
+  }
+
   // ---------------------------------------------------------------- loading
   const prepared = new WeakSet();
   function hasSource(v) {
+    if (posters.has(v)) return false; // the engine shows its pictures
     return !!(v.getAttribute("src") || v.currentSrc || v.querySelector("source[src]"));
   }
   function prepare(v) {
     if (prepared.has(v)) return;
     prepared.add(v);
+    const sitePath = posterSource(v);
+    if (sitePath !== null) return detach(v, sitePath);
     v.autoplay = false;
     if (!v.paused) v.pause();
     if (v.preload !== "auto") {
@@ -144,15 +195,24 @@
     }
   }
   async function sync(v, t) {
+    if (posters.has(v) && v.getAttribute("src")) {
+      // A script gave the element a new source: start over with it.
+      posters.delete(v);
+      prepared.delete(v);
+    }
     prepare(v);
-    if (!hasSource(v)) return;
-    if (!v.paused) v.pause();
-    await loaded([v]);
+    const poster = posters.get(v);
+    if (!poster) {
+      if (!hasSource(v)) return;
+      if (!v.paused) v.pause();
+      await loaded([v]);
+    }
     const clip = clipOf(v);
     const active = t >= clip.start - 1e-9 && t < clip.end - 1e-9;
     if (clip.timed) setActive(v, active);
-    if ((clip.timed && !active) || v.readyState < HAVE_CURRENT_DATA) return;
-    await show(v, sourceTime(v, clip, t));
+    if (clip.timed && !active) return;
+    if (poster) await showPoster(v, poster, sourceTime(v, clip, t));
+    else if (v.readyState >= HAVE_CURRENT_DATA) await show(v, sourceTime(v, clip, t));
   }
 
   function videos() {
