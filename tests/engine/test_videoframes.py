@@ -59,7 +59,7 @@ def _pixels(data: bytes) -> np.ndarray:
 def test_each_time_gets_the_frame_on_screen_then_in_any_order(
     clip: Path, source: list[np.ndarray], lossless: bool
 ) -> None:
-    frames = VideoFrames(clip.parent, lossless=lossless)
+    frames = VideoFrames(lossless=lossless)
     # In order, backward across a keyframe, a jump ahead past the seek threshold,
     # the same frame twice, before the first frame and past the end.
     asks = [(0, 0.004), (1, 0.037), (2, 0.070), (45, 1.504), (31, 1.037), (100, 3.337)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,12 @@ from framerun_service.render.netguard import (
 )
 from framerun_service.render.pageguard import PageGuard
 from framerun_service.render.settings import EngineSettings, engine_settings
-from framerun_service.render.videoframes import FRAME_PATH, VideoFrames, servable_videos
+from framerun_service.render.videoframes import (
+    FRAME_PATH,
+    VideoFrames,
+    VideoInfo,
+    servable_videos,
+)
 
 __all__ = ["BrowserSession", "CompositionPage", "PageSpec"]
 RUNTIME_JS = Path(__file__).with_name("runtime.js")
@@ -271,8 +276,9 @@ class BrowserSession:
 
     def open(self, spec: PageSpec) -> CompositionPage:
         """Load the composition, run the checks and wait until it is ready for its first seek."""
+        posters = servable_videos(spec.project_dir)
         # Before the load deadline starts: a copy takes seconds, probing a source less.
-        prepare_intra_copies(spec.project_dir, shown_as_posters=servable_videos(spec.project_dir))
+        prepare_intra_copies(spec.project_dir, shown_as_posters=posters)
         begin_frame = bool(spec.begin_frame)  # decided by __post_init__
         browser = self._ensure(begin_frame)
         try:
@@ -289,20 +295,26 @@ class BrowserSession:
         except Error as exc:
             raise _classify(exc, "opening a page") from None
         try:
-            return self._load(context, spec, known)
+            return self._load(context, spec, known, posters)
         except BaseException:
             with contextlib.suppress(Error):
                 context.close()
             raise
 
-    def _load(self, context: BrowserContext, spec: PageSpec, known: set[str]) -> CompositionPage:
-        _install_runtime(context, spec)
+    def _load(
+        self,
+        context: BrowserContext,
+        spec: PageSpec,
+        known: set[str],
+        posters: dict[str, VideoInfo],
+    ) -> CompositionPage:
+        _install_runtime(context, spec, posters)
         guard = PageGuard(
             spec.project_dir,
             resolver=self.resolver,
             fetcher=self.fetcher,
             entry=spec.entry,
-            video_frames=VideoFrames(spec.project_dir, lossless=spec.lossless),
+            video_frames=VideoFrames(lossless=spec.lossless),
         )
         page = _begin_frame_page(context, spec, known) if spec.begin_frame else context.new_page()
         assert context.browser is not None
@@ -402,8 +414,11 @@ def _begin_frame_page(context: BrowserContext, spec: PageSpec, known: set[str]) 
     return created.value
 
 
-def _install_runtime(context: BrowserContext, spec: PageSpec) -> None:
-    """Give every page of ``context`` the composition's config, the runtime and the adapters."""
+def _install_runtime(
+    context: BrowserContext, spec: PageSpec, posters: dict[str, VideoInfo]
+) -> None:
+    """Give every page of ``context`` the composition's config, the runtime and the adapters;
+    ``posters`` are the site's videos the engine shows as posters (videoframes.py)."""
     config = {
         "fps": spec.fps,
         "width": spec.width,
@@ -414,10 +429,7 @@ def _install_runtime(context: BrowserContext, spec: PageSpec) -> None:
         # The sources shown as posters (videoframes.py), by their path on the site origin.
         "videoFrames": {
             "path": FRAME_PATH,
-            "sources": {
-                site_path: info.as_json()
-                for site_path, info in servable_videos(spec.project_dir).items()
-            },
+            "sources": {site_path: asdict(info) for site_path, info in posters.items()},
         },
     }
     context.add_init_script(script=f"window.__FRAMERUN_CONFIG__ = {json.dumps(config)};")

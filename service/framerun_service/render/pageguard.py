@@ -90,7 +90,7 @@ class PageGuard:
         self.entry = entry
         self.resolver = resolver
         self.fetcher = fetcher
-        self.video_frames = video_frames or VideoFrames(project_dir, lossless=False)
+        self.video_frames = video_frames or VideoFrames(lossless=False)
         self._refusals: dict[str, Refusal] = {}
 
     @property

@@ -24,13 +24,13 @@ import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import av
 from av.video.reformatter import Interpolation
 from PIL import Image
 
 from framerun_service.render.intravideo import VIDEO_SUFFIXES, has_alpha
+from framerun_service.render.settings import DEFAULT_JPEG_QUALITY
 from framerun_service.render.site import iter_site_files
 
 __all__ = [
@@ -59,9 +59,6 @@ class VideoInfo:
     duration: float
     width: int
     height: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"duration": self.duration, "width": self.width, "height": self.height}
 
 
 _lock = threading.Lock()
@@ -185,8 +182,7 @@ class _Decoder:
 class VideoFrames:
     """One page's decoders, one per source it shows; answers the poster requests."""
 
-    def __init__(self, project_dir: Path, *, lossless: bool, jpeg_quality: int = 95) -> None:
-        self._project_dir = project_dir
+    def __init__(self, *, lossless: bool, jpeg_quality: int = DEFAULT_JPEG_QUALITY) -> None:
         self._lossless = lossless
         self._jpeg_quality = jpeg_quality
         self._decoders: dict[Path, _Decoder] = {}
