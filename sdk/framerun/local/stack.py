@@ -433,23 +433,30 @@ def _wait(alive: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.1)
 
 
-def _kill(pid: int) -> None:
+LEADER_GRACE_S = 10.0  # gunicorn's own graceful stop of its worker fits in this
+GROUP_GRACE_S = 5.0
+
+
+def _kill(
+    pid: int, *, leader_grace_s: float = LEADER_GRACE_S, group_grace_s: float = GROUP_GRACE_S
+) -> None:
     """Stop a component and everything it started, letting each clean up after itself.
 
     The leader goes first and alone: gunicorn then stops its worker, which closes
     its browsers through Playwright, and Playwright deletes their profile folders.
     Signalling the whole group at once killed the Playwright drivers mid-cleanup
     and left ``playwright_chromiumdev_profile-*`` folders in the temp folder.
-    Whatever is left gets SIGTERM, then SIGKILL after a grace period.
+    Whatever is left gets SIGTERM, then SIGKILL after a grace period. The grace
+    periods are arguments so a test of the stubborn case need not wait 15 s.
     """
     try:
         os.kill(pid, signal.SIGTERM)
     except OSError:
         return
-    _wait(lambda: _alive(pid), 10)
+    _wait(lambda: _alive(pid), leader_grace_s)
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGTERM)
-    _wait(lambda: _group_alive(pid), 5)
+    _wait(lambda: _group_alive(pid), group_grace_s)
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
     _wait(lambda: _group_alive(pid), 2)  # SIGKILL is delivered asynchronously
