@@ -41,6 +41,10 @@ CHUNK_RECORD_KEY = re.compile(r"/chunks/(\d{5})\.json$")
 REQUEST_OBJECT = "request.json"
 SITE_ARCHIVE_NAME = "site.tar.gz"
 SITES_PREFIX = "sites/"
+RENDERS_PREFIX = "renders/"
+# The SDK's idempotency claims: ``idempotency/<sha256 of the key>.json`` → a render id.
+IDEMPOTENCY_PREFIX = "idempotency/"
+EXECUTION_OBJECT = "execution.json"
 
 
 # ---- object layout: one place that names every key ---------------------------------
@@ -74,6 +78,28 @@ def result_uri(bucket: str, render_id: str) -> str:
 def request_uri(bucket: str, render_id: str) -> str:
     """The full render request, which the execution argument refers to."""
     return f"{render_prefix(bucket, render_id)}/{REQUEST_OBJECT}"
+
+
+def execution_record_uri(bucket: str, render_id: str) -> str:
+    """The render's latest execution (the SDK writes it when it starts or resumes one)."""
+    return f"{render_prefix(bucket, render_id)}/{EXECUTION_OBJECT}"
+
+
+def idempotency_uri(bucket: str, key_hash: str) -> str:
+    """The claim an idempotency key makes: ``key_hash`` is the key's SHA-256 (hex)."""
+    if not _SHA256.match(key_hash):
+        raise InvalidInputError("an idempotency claim is named by the key's SHA-256 (hex)")
+    return f"gs://{bucket}/{IDEMPOTENCY_PREFIX}{key_hash}.json"
+
+
+def check_render_id(render_id: str) -> str:
+    """A render id as the service accepts it (``r-`` + hex when the SDK made it)."""
+    if not isinstance(render_id, str) or not _RENDER_ID.match(render_id):
+        raise InvalidInputError(
+            f"{render_id!r} is not a render id (1–64 letters, digits, '-' or '_'); use the id "
+            "`framerun cloudrun renders list` prints"
+        )
+    return render_id
 
 
 def check_site_id(site_id: str) -> str:
@@ -343,6 +369,32 @@ class ResultRecord(_Record):
     frames: int
     seconds: float
     plan_hash: str
+
+
+@dataclass(frozen=True)
+class ExecutionRecord(_Record):
+    """``renders/<id>/execution.json``: the execution that runs the render now.
+
+    Written by the SDK (not the service) when it starts a render and replaced
+    when it resumes one, so a listing of the bucket can ask each render's
+    execution for its status. ``idempotency_key`` is the SHA-256 of the key the
+    render was started with ("" for none), so deleting the render frees its claim.
+    """
+
+    _what = "execution.json"
+    render_id: str
+    execution_name: str
+    started_at: str  # ISO 8601
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim(_Record):
+    """``idempotency/<sha256>.json``: which render a key started, and for which request."""
+
+    _what = "an idempotency claim"
+    render_id: str
+    request_hash: str
 
 
 @dataclass(frozen=True)
