@@ -96,6 +96,8 @@ def download(
                 with translated(output_uri, "read"):
                     # Raw bytes, checksum verified against the object's md5/crc32c.
                     blob.download_to_file(writer, raw_download=True, timeout=60)
+            # mkstemp makes the file 0600; a downloaded video gets the mode a new file would.
+            os.chmod(tmp_name, 0o666 & ~_umask())
             _move_into_place(tmp_name, path, overwrite=overwrite)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -132,6 +134,20 @@ def _check_writable(path: Path, folder: Path, *, overwrite: bool) -> None:
             f"{path} already exists; choose another name or pass overwrite=True "
             "(CLI: --overwrite) to replace it"
         )
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
 
 
 def _move_into_place(tmp_name: str, path: Path, *, overwrite: bool) -> None:

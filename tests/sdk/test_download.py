@@ -66,6 +66,9 @@ def test_downloads_the_bytes_with_progress_through_the_targets_storage(
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)  # bytes only grow
     assert len(seen) > 2
     assert _leftovers(tmp_path) == []
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file, not mkstemp's 0600
 
 
 def test_a_folder_destination_takes_the_objects_name(
