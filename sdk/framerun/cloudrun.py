@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from framerun import idempotency
+from framerun.execution_records import record_execution
 from framerun.executions import ExecutionsApi, new_execution, owned_executions, translated
 from framerun.render_handle import RenderHandle
 from framerun.render_options import merge_render_options
@@ -36,7 +37,6 @@ from framerun.render_validation import validate_render_config
 from framerun.sites import check_site_id, deploy_site, hash_site, owned_storage, require_site
 from framerun.target import CloudRunTarget
 from framerun_service.core.errors import InternalError, InvalidInputError, OutputNotWritableError
-from framerun_service.core.wire import ExecutionRecord, execution_record_uri
 
 if TYPE_CHECKING:
     from framerun_service.core.storage import Storage
@@ -51,7 +51,7 @@ def start_prepared(
     idempotency_key_hash: str = "",
 ) -> RenderHandle:
     """Refuse an existing output, write ``request.json`` create-only, create the execution,
-    then record it (``execution.json``: what ``renders list`` and a second start read)."""
+    then record it (what ``renders list`` and a second start with the same key read)."""
     if storage.exists(prepared.output_uri):
         raise OutputNotWritableError(
             f"{prepared.output_uri} already exists; framerun never replaces a video, so "
@@ -66,14 +66,13 @@ def start_prepared(
             parent=target.workflow_path, execution=new_execution(prepared.argument)
         )
     started_at = execution.start_time or datetime.now(UTC)
-    record = ExecutionRecord(
-        render_id=prepared.render_id,
-        execution_name=execution.name,
-        started_at=started_at.isoformat(),
-        idempotency_key=idempotency_key_hash,
-    )
-    storage.overwrite_json(
-        execution_record_uri(prepared.bucket_name, prepared.render_id), record.to_json()
+    record_execution(
+        storage,
+        prepared.bucket_name,
+        prepared.render_id,
+        execution.name,
+        started_at,
+        idempotency_key_hash,
     )
     return RenderHandle(
         render_id=prepared.render_id,

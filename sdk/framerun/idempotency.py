@@ -4,7 +4,7 @@ A key claims ``idempotency/<sha256(key)>.json`` in the bucket with a create-only
 write, naming the render it starts and a hash of its request. Of two starts that
 race, exactly one write succeeds (``ifGenerationMatch=0``); the other reads the
 claim and returns the winner's render once the winner has recorded its execution
-(``renders/<id>/execution.json``). A claim made for another request (project
+(``renders/<id>/executions/…``). A claim made for another request (project
 files, config or output key) is refused: the same key must mean the same video.
 A start that fails after claiming releases the claim, so the key can be retried.
 """
@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from framerun.execution_records import latest_execution
 from framerun.render_handle import RenderHandle
 from framerun_service.core.errors import (
     IdempotencyKeyConflictError,
@@ -29,7 +30,6 @@ from framerun_service.core.wire import (
     ExecutionRecord,
     IdempotencyClaim,
     PlanRequest,
-    execution_record_uri,
     idempotency_uri,
     request_uri,
 )
@@ -99,8 +99,7 @@ def find_started(
                 "a new render, or send the same request to get that render back"
             )
         first = first or held
-        record_uri = execution_record_uri(bucket, held.render_id)
-        record = _read(store, record_uri, ExecutionRecord.from_json)
+        record = latest_execution(store, bucket, held.render_id)
         if record is not None:
             return _handle(store, bucket, record)
         if time.monotonic() >= deadline:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from framerun.execution_records import latest_execution, record_execution
 from framerun.executions import (
     CANCELLED,
     FAILED,
@@ -26,12 +27,7 @@ from framerun.render_handle import RenderHandle, execution_name_of
 from framerun.render_request import default_output_key
 from framerun.sites import owned_storage
 from framerun_service.core.errors import FramerunError, InvalidInputError
-from framerun_service.core.wire import (
-    ExecutionArgument,
-    ExecutionRecord,
-    PlanRequest,
-    execution_record_uri,
-)
+from framerun_service.core.wire import ExecutionArgument, PlanRequest
 
 if TYPE_CHECKING:
     from framerun.target import CloudRunTarget
@@ -96,27 +92,15 @@ def resume_render(
                 parent=parent, execution=new_execution(previous.argument)
             )
         started_at = execution.start_time or datetime.now(UTC)
-        _record_execution(store, bucket, render_id, execution.name, started_at)
+        first = latest_execution(store, bucket, render_id)
+        key = first.idempotency_key if first is not None else ""
+        record_execution(store, bucket, render_id, execution.name, started_at, key)
     return RenderHandle(
         render_id=render_id,
         execution_name=execution.name,
         output_uri=output_uri or gs_uri(bucket, default_output_key(render_id)),
         bucket_name=bucket,
         started_at=started_at,
-    )
-
-
-def _record_execution(
-    store: Storage, bucket: str, render_id: str, execution_name: str, started_at: datetime
-) -> None:
-    """Point ``execution.json`` at the new execution, keeping the render's idempotency key."""
-    uri = execution_record_uri(bucket, render_id)
-    try:
-        key = ExecutionRecord.from_json(store.read_json(uri)).idempotency_key
-    except FramerunError:  # none yet (a render started before records), or unreadable
-        key = ""
-    store.overwrite_json(
-        uri, ExecutionRecord(render_id, execution_name, started_at.isoformat(), key).to_json()
     )
 
 

@@ -2,7 +2,7 @@
 
 Read from the records a render leaves under ``renders/<id>/`` — ``request.json``
 (the output it names), ``plan.json``, one record per chunk, ``result.json``
-(size) and ``execution.json`` (its latest execution, whose state is the
+(size) and the SDK's execution records (the newest execution's state is the
 status) — through the same ``wire`` classes the service writes them with. Costs
 come from the records' seconds (:mod:`framerun.costs`), as progress reads do.
 
@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from framerun.costs import Costs, estimate_costs, estimate_workflow_steps
+from framerun.execution_records import latest_execution
 from framerun.executions import (
     RUNNING,
     SUCCEEDED,
@@ -31,12 +32,13 @@ from framerun.executions import (
 from framerun.sites import owned_storage
 from framerun_service.core.errors import (
     ExecutionNotFoundError,
+    InvalidInputError,
+    InvalidRequestError,
     ObjectNotFoundError,
     RenderStillRunningError,
 )
 from framerun_service.core.wire import (
     CHUNK_RECORD_KEY,
-    EXECUTION_OBJECT,
     RENDERS_PREFIX,
     REQUEST_OBJECT,
     SITES_PREFIX,
@@ -127,8 +129,9 @@ def list_renders(
         keys = store.list_keys(f"gs://{bucket}/{RENDERS_PREFIX}")
         by_render: dict[str, list[str]] = {}
         for key in keys:
-            render_id = key[len(RENDERS_PREFIX) :].partition("/")[0]
-            by_render.setdefault(render_id, []).append(key)
+            render_id, slash, _ = key[len(RENDERS_PREFIX) :].partition("/")
+            if slash and _is_render_id(render_id):  # renders/<id>/…, nothing else
+                by_render.setdefault(render_id, []).append(key)
         reader = _Reader(store, api, bucket, vcpu=vcpu, memory_gib=memory_gib)
         summaries = [reader.summary(rid, rkeys) for rid, rkeys in by_render.items()]
     return sorted(
@@ -202,12 +205,20 @@ def _outside_objects(
         # key inside another render's folder.
         if not key.startswith((SITES_PREFIX, RENDERS_PREFIX)):
             yield output
-    record = reader.record(f"{own}{EXECUTION_OBJECT}", ExecutionRecord.from_json)
+    record = latest_execution(store, bucket, render_id)
     if record is not None and record.idempotency_key:
         claim_uri = idempotency_uri(bucket, record.idempotency_key)
         claim = reader.record(claim_uri, IdempotencyClaim.from_json)
         if claim is not None and claim.render_id == render_id:
             yield claim_uri
+
+
+def _is_render_id(text: str) -> bool:
+    try:
+        check_render_id(text)
+    except InvalidInputError:
+        return False
+    return True
 
 
 def _bucket(target: CloudRunTarget | None) -> str:
@@ -244,9 +255,11 @@ class _Reader:
         self._vcpu, self._memory_gib = vcpu, memory_gib
 
     def record(self, uri: str, parse: Callable[[Any], RecordT]) -> RecordT | None:
+        """A record, or None if it is missing or malformed (one bad object must not hide
+        every other render from a listing)."""
         try:
             return parse(self._store.read_json(uri))
-        except ObjectNotFoundError:
+        except (ObjectNotFoundError, InvalidRequestError):
             return None
 
     def summary(self, render_id: str, keys: list[str]) -> RenderSummary:
@@ -269,11 +282,7 @@ class _Reader:
             if CHUNK_RECORD_KEY.search("/" + key)
             and (record := self.record(f"gs://{self._bucket}/{key}", ChunkRecord.from_json))
         ]
-        execution = (
-            self.record(f"{folder}{EXECUTION_OBJECT}", ExecutionRecord.from_json)
-            if EXECUTION_OBJECT in present
-            else None
-        )
+        execution = latest_execution(self._store, self._bucket, render_id, keys)
         status = self._status(execution, result)
         planned, assembled = envelope is not None, result is not None
         costs = estimate_costs(
@@ -306,7 +315,10 @@ class _Reader:
         stored = self.record(f"{folder}{REQUEST_OBJECT}", lambda data: data)
         if not isinstance(stored, dict):
             return None
-        return PlanRequest.from_json({**stored, "renderId": render_id}, bucket=self._bucket)
+        try:
+            return PlanRequest.from_json({**stored, "renderId": render_id}, bucket=self._bucket)
+        except InvalidRequestError:
+            return None
 
     def _status(self, execution: ExecutionRecord | None, result: ResultRecord | None) -> str:
         if execution is not None:

@@ -18,8 +18,13 @@ import framerun
 from framerun.cli import main
 from framerun.cli_cloudrun import CloudRunSeams
 from framerun.render_handle import RenderHandle
+from framerun.render_validation import check_output_key
 from framerun.target import CloudRunTarget
-from framerun_service.core.errors import ObjectNotFoundError, RenderStillRunningError
+from framerun_service.core.errors import (
+    ObjectNotFoundError,
+    OutputNotWritableError,
+    RenderStillRunningError,
+)
 from framerun_service.core.storage import Storage
 from framerun_service.core.wire import (
     ChunkRecord,
@@ -191,3 +196,38 @@ def test_the_cli_lists_gets_and_deletes(
     assert f"gs://{target.bucket_name}/videos/first.mp4" in json.loads(deleted.output)["deleted"]
     missing = _cli(target, fake, storage, "get", first.render_id)
     assert missing.exit_code == 2 and "[OBJECT_NOT_FOUND]" in missing.output
+
+
+def test_wait_for_render_downloads_the_output_once_it_succeeded(
+    project: Path, target: CloudRunTarget, fake: FakeExecutions, storage: Storage, tmp_path: Path
+) -> None:
+    handle = framerun.render_to_cloud_run(project, target=target, executions=fake, storage=storage)
+    taken = tmp_path / "taken.mp4"
+    taken.write_bytes(b"mine")
+    with pytest.raises(OutputNotWritableError):  # refused before a single poll
+        framerun.wait_for_render(handle, executions=fake, storage=storage, download_to=taken)
+    assert fake.polls[handle.execution_name] == 0
+    _finish(handle, storage, fake, size=4321)
+    seen: list[int] = []
+    final = framerun.wait_for_render(
+        handle,
+        executions=fake,
+        storage=storage,
+        download_to=tmp_path / "video.mp4",
+        on_download=lambda done, total: seen.append(done),
+    )
+    assert final.status == "succeeded"
+    assert (tmp_path / "video.mp4").read_bytes() == b"v" * 4321 and seen[-1] == 4321
+
+
+def test_a_stray_object_under_renders_is_not_a_render(
+    two: tuple[RenderHandle, RenderHandle],
+    target: CloudRunTarget,
+    fake: FakeExecutions,
+    storage: Storage,
+) -> None:
+    storage.upload_bytes_if_absent(b"x", f"gs://{target.bucket_name}/renders/notes.txt")
+    found = framerun.list_renders(target=target, storage=storage, executions=fake)
+    assert sorted(s.render_id for s in found) == sorted(h.render_id for h in two)
+    with pytest.raises(OutputNotWritableError, match="renders' own objects"):
+        check_output_key("renders/mine.mp4")

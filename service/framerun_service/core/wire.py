@@ -44,7 +44,11 @@ SITES_PREFIX = "sites/"
 RENDERS_PREFIX = "renders/"
 # The SDK's idempotency claims: ``idempotency/<sha256 of the key>.json`` → a render id.
 IDEMPOTENCY_PREFIX = "idempotency/"
-EXECUTION_OBJECT = "execution.json"
+# renders/<id>/executions/<execution id>/execution.json: one create-only record per
+# execution (a resume adds one); the name ends in a letter, so the chunk lifecycle rule
+# (keys under renders/ ending in "<digit>.json") never deletes it.
+EXECUTION_RECORD_KEY = re.compile(r"/executions/[^/]+/execution\.json$")
+_EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 # ---- object layout: one place that names every key ---------------------------------
@@ -80,9 +84,17 @@ def request_uri(bucket: str, render_id: str) -> str:
     return f"{render_prefix(bucket, render_id)}/{REQUEST_OBJECT}"
 
 
-def execution_record_uri(bucket: str, render_id: str) -> str:
-    """The render's latest execution (the SDK writes it when it starts or resumes one)."""
-    return f"{render_prefix(bucket, render_id)}/{EXECUTION_OBJECT}"
+def executions_prefix(bucket: str, render_id: str) -> str:
+    """The prefix to list for a render's execution records (``EXECUTION_RECORD_KEY``)."""
+    return f"{render_prefix(bucket, render_id)}/executions/"
+
+
+def execution_record_uri(bucket: str, render_id: str, execution_name: str) -> str:
+    """The SDK's record of one execution of the render (written when it starts or resumes it)."""
+    execution_id = execution_name.rsplit("/", 1)[-1]
+    if not _EXECUTION_ID.match(execution_id):
+        raise InvalidInputError(f"execution {execution_name!r} has no usable id")
+    return f"{executions_prefix(bucket, render_id)}{execution_id}/execution.json"
 
 
 def idempotency_uri(bucket: str, key_hash: str) -> str:
@@ -373,12 +385,12 @@ class ResultRecord(_Record):
 
 @dataclass(frozen=True)
 class ExecutionRecord(_Record):
-    """``renders/<id>/execution.json``: the execution that runs the render now.
+    """``renders/<id>/executions/<execution id>/execution.json``: one execution of a render.
 
-    Written by the SDK (not the service) when it starts a render and replaced
-    when it resumes one, so a listing of the bucket can ask each render's
-    execution for its status. ``idempotency_key`` is the SHA-256 of the key the
-    render was started with ("" for none), so deleting the render frees its claim.
+    Written create-only by the SDK (not the service) when it starts a render, and
+    again for each resume; the newest says which execution to ask for the
+    render's status. ``idempotency_key`` is the SHA-256 of the key the render was
+    started with ("" for none), so deleting the render frees its claim.
     """
 
     _what = "execution.json"
