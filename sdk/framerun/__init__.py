@@ -10,6 +10,7 @@ from framerun.batch import render_batch as render_batch
 from framerun.cloudrun import render_to_cloud_run as render_to_cloud_run
 from framerun.costs import Costs as Costs
 from framerun.costs import estimate_costs as estimate_costs
+from framerun.download import download as download
 from framerun.errors import ArgumentTooLargeError as ArgumentTooLargeError
 from framerun.errors import AssetFetchFailedError as AssetFetchFailedError
 from framerun.errors import BatchInvalidError as BatchInvalidError
@@ -21,6 +22,7 @@ from framerun.errors import CompositionTimeoutError as CompositionTimeoutError
 from framerun.errors import ExecutionNotFoundError as ExecutionNotFoundError
 from framerun.errors import FontFetchFailedError as FontFetchFailedError
 from framerun.errors import FramerunError as FramerunError
+from framerun.errors import IdempotencyKeyConflictError as IdempotencyKeyConflictError
 from framerun.errors import InternalError as InternalError
 from framerun.errors import InvalidCompositionError as InvalidCompositionError
 from framerun.errors import InvalidConfigError as InvalidConfigError
@@ -30,6 +32,7 @@ from framerun.errors import OutputNotWritableError as OutputNotWritableError
 from framerun.errors import PageScriptError as PageScriptError
 from framerun.errors import PlanHashMismatchError as PlanHashMismatchError
 from framerun.errors import RenderFailedError as RenderFailedError
+from framerun.errors import RenderStillRunningError as RenderStillRunningError
 from framerun.errors import RenderTimeoutError as RenderTimeoutError
 from framerun.errors import TargetNotConfiguredError as TargetNotConfiguredError
 from framerun.errors import VariablesInvalidError as VariablesInvalidError
@@ -48,6 +51,11 @@ from framerun.render_control import resume_render as resume_render
 from framerun.render_handle import RenderHandle as RenderHandle
 from framerun.render_progress import get_render_progress as get_render_progress
 from framerun.render_progress import wait_for_render as wait_for_render
+from framerun.renders import DeletedRender as DeletedRender
+from framerun.renders import RenderSummary as RenderSummary
+from framerun.renders import delete_render as delete_render
+from framerun.renders import get_render as get_render
+from framerun.renders import list_renders as list_renders
 from framerun.sites import SiteHandle as SiteHandle
 from framerun.sites import deploy_site as deploy_site
 from framerun.target import CloudRunTarget as CloudRunTarget
@@ -67,10 +75,12 @@ __all__ = [
     "CompositionNotFoundError",
     "CompositionTimeoutError",
     "Costs",
+    "DeletedRender",
     "ExecutionNotFoundError",
     "ExecutionsApi",
     "FontFetchFailedError",
     "FramerunError",
+    "IdempotencyKeyConflictError",
     "InternalError",
     "InvalidCompositionError",
     "InvalidConfigError",
@@ -83,6 +93,8 @@ __all__ = [
     "RenderFailedError",
     "RenderHandle",
     "RenderProgress",
+    "RenderStillRunningError",
+    "RenderSummary",
     "RenderTimeoutError",
     "SiteHandle",
     "TargetNotConfiguredError",
@@ -93,10 +105,14 @@ __all__ = [
     "WorkflowsAccessDeniedError",
     "WorkflowsUnavailableError",
     "cancel_render",
+    "delete_render",
     "deploy_site",
+    "download",
     "estimate_costs",
     "executions_client",
+    "get_render",
     "get_render_progress",
+    "list_renders",
     "render",
     "render_batch",
     "render_to_cloud_run",
