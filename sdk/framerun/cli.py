@@ -204,10 +204,12 @@ def render(
 
 def _register_groups() -> None:
     from framerun.cli_cloudrun import cloudrun
+    from framerun.cli_init import init
     from framerun.cli_local import local
 
     main.add_command(cloudrun)
     main.add_command(local)
+    main.add_command(init)
 
 
 _register_groups()
