@@ -432,7 +432,8 @@ def test_format_for_output(path: str, explicit: str | None, expected: str) -> No
 
 
 @pytest.mark.parametrize(
-    ("path", "explicit"), [("out.avi", None), ("v.MKV", None), ("out.avi", "mp4"), ("a.b/c.gif", None)]
+    ("path", "explicit"),
+    [("out.avi", None), ("v.MKV", None), ("out.avi", "mp4"), ("a.b/c.gif", None)],
 )
 def test_a_suffix_that_names_no_format_is_refused(path: str, explicit: str | None) -> None:
     """``out.avi`` would otherwise be an MP4 under a name that promises another container."""
