@@ -60,9 +60,14 @@ def init(name: Path | None, example: str, list_examples: bool, no_install: bool)
     if made.needs_npm and not installed:
         pins = ", ".join(f"{pkg} {version}" for pkg, version in made.versions.items())
         why = "" if no_install else " (npm is not on PATH)"
+        cd = "" if made.project == Path.cwd() else f"cd {folder} && "
         click.echo(f"to fetch its JavaScript ({pins}) into vendor/{why}, run:")
-        click.echo(f"  cd {folder} && npm install")
-    video = shlex.quote(f"{str(name).rstrip('/')}.mp4")
+        click.echo(f"  {cd}npm install")
+    # NAME.mp4 beside the folder; `init .` names the video after the folder instead.
+    stem = str(name).rstrip("/")
+    video = shlex.quote(
+        f"{stem if Path(stem).name not in ('', '.', '..') else made.project.name}.mp4"
+    )
     click.echo("next:")
     click.echo(f"  framerun preview {folder}")
     click.echo(f"  framerun render {folder} -o {video}")
