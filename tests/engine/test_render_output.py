@@ -131,3 +131,24 @@ def test_the_summary_gives_the_time_to_the_first_frame(tmp_path: Path, out_dir: 
     assert match, result.stdout
     total, first = float(match[1]), float(match[2])
     assert 0 < first <= total
+
+
+def test_hello_pushes_the_bar_below_a_title_that_wraps(tmp_path: Path) -> None:
+    """``make demo``'s title wraps onto more lines than one; the bar must stay below it."""
+    from tests.videos import png_pixels
+
+    repo = Path(__file__).resolve().parents[2]
+    title = "Hello from the cloud (locally), rendered in chunks on Cloud Run"
+    out = tmp_path / "frames/"
+    framerun.render(
+        repo / "examples" / "hello", f"{out}/", frames=(100, 101), variables={"title": title}
+    )
+    (png,) = sorted(out.iterdir())
+    frame = png_pixels(png.read_bytes()).astype(int)
+    white = np.all(frame > 235, axis=2)  # the title's glyphs
+    yellow = (frame[..., 0] > 220) & (frame[..., 1] > 170) & (frame[..., 2] < 90)  # bar, dot
+    text_rows, bar_rows = np.nonzero(white.any(axis=1))[0], np.nonzero(yellow.sum(axis=1) > 600)[0]
+    assert bar_rows.size and text_rows.size
+    assert text_rows.max() - text_rows.min() > 200  # it did wrap: three lines of 84 px type
+    assert text_rows.max() < bar_rows.min(), "the bar crosses the title"
+    assert not white[:, 1200:].any(), "the title runs past the right margin"
