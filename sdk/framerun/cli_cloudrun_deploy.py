@@ -270,8 +270,9 @@ def _echo_report(report: PermissionReport) -> None:
     click.echo(f"testing the permissions of {report.identity}")
     for check in report.checks:
         if not check.tested:
-            state = "—"
-        elif check.missing:
+            click.echo(f"  {check.kind:<8} {check.name}: {check.note}")
+            continue
+        if check.missing:
             state = f"{len(check.missing)} of {len(check.tested)} missing"
         else:
             state = f"ok ({len(check.tested)} permissions)"

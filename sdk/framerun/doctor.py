@@ -107,8 +107,8 @@ DEPLOYER_SERVICE = _needs(
 )
 
 WORKFLOW_NOTE = (
-    "Workflows has no testIamPermissions: its permissions were tested on the project, "
-    "where roles/workflows.invoker is granted"
+    "tested on the project: Workflows has no testIamPermissions, and "
+    "roles/workflows.invoker is granted on the project"
 )
 
 
@@ -202,8 +202,8 @@ def check_permissions(
                 service,
                 (),
                 (),
-                note="callers need nothing on it: only the workflow calls it "
-                "(add --deploy to test what a deployer needs)",
+                note="callers need nothing on it, only the workflow calls it; "
+                "--deploy tests what a deployer needs",
             )
         )
     return PermissionReport(identity=_identity(session), checks=tuple(checks))
