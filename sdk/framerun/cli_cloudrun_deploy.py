@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,19 +127,19 @@ def deploy(
     with errors_as_exit():
         gcloud, terraform = require_tool("gcloud"), require_tool("terraform")
         checkout = find_source(source)
+        # Bad flags are refused before any command runs (gcloud is asked for the caller).
+        settings = _settings(
+            project, region, name_prefix, state_dir, callers, parse_variables(variables)
+        )
         runner = _runner()
-        members = tuple(callers)
-        if not members:
+        if not settings.callers:
             member = gcloud_account_member(gcloud, runner)
             if member is None:
                 raise TargetNotConfiguredError(
                     "no caller to grant: gcloud has no logged-in account; run "
                     "`gcloud auth login`, or pass --caller user:you@example.com"
                 )
-            members = (member,)
-        settings = _settings(
-            project, region, name_prefix, state_dir, members, parse_variables(variables)
-        )
+            settings = replace(settings, callers=(member,))
         click.echo(f"deploying {checkout.root} to {project}/{region} as {name_prefix}")
         result = run_deploy(
             settings, checkout, gcloud=gcloud, terraform=terraform, runner=runner, echo=click.echo

@@ -210,7 +210,7 @@ def write_fakes(bin_dir: Path, *, tools: tuple[str, ...] = ("gcloud", "terraform
     }
     for tool in tools:
         path = bin_dir / tool
-        path.write_text(f"#!{sys.executable}\n{sources[tool]}", encoding="utf-8")
+        path.write_text(f"#!{sys.executable} -S\n{sources[tool]}", encoding="utf-8")
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
