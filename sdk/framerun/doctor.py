@@ -230,12 +230,6 @@ def _project(
 ) -> ResourceCheck:
     url = f"{endpoints.resource_manager}/v1/projects/{project}:testIamPermissions"
     status, body = _call(session, "POST", url, json={"permissions": _names(needs)})
-    if status == 403:
-        # Resource Manager answers 403 for a project that does not exist, too.
-        return ResourceCheck(
-            "project", project, tuple(needs), tuple(needs),
-            note="no access at all (or no such project): check --project",
-        )  # fmt: skip
     return _judged("project", project, needs, status, body, url)
 
 
@@ -263,14 +257,18 @@ def _judged(
     body: Any,
     url: str,
 ) -> ResourceCheck:
-    if status == 404:
+    if status in (403, 404):
+        # Resource Manager answers 403 for a project that does not exist, too.
+        why = "not found" if status == 404 else "no access at all, or it does not exist"
         return ResourceCheck(
             kind, name, tuple(needs), tuple(needs),
-            note="not found: deploy first, or check the outputs you passed",
+            note=f"{why}: deploy first, or check the project and outputs you passed",
         )  # fmt: skip
     if status != 200 or not isinstance(body, dict):
+        error = body.get("error") if isinstance(body, dict) else None
+        said = f": {error['message']}" if isinstance(error, dict) and "message" in error else ""
         raise PermissionCheckFailedError(
-            f"testIamPermissions on {kind} {name} answered HTTP {status} ({url}); "
+            f"testIamPermissions on {kind} {name} answered HTTP {status}{said} ({url}); "
             "try again, or check the API is enabled in the project"
         )
     granted = set(body.get("permissions") or [])

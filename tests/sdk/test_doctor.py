@@ -40,6 +40,7 @@ class FakeIam:
     service: set[str] = field(default_factory=set)
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_with: int | None = None
+    project_forbidden: bool = False  # how Resource Manager answers an unknown project
 
 
 @pytest.fixture
@@ -71,6 +72,9 @@ def iam() -> Iterator[tuple[FakeIam, str]]:
                 self._reply(state.fail_with, {"error": {"code": state.fail_with}})
                 return
             held: set[str] | None
+            if url.path.startswith("/v1/projects/") and state.project_forbidden:
+                self._reply(403, {"error": {"code": 403, "message": "denied"}})
+                return
             if url.path == f"/v1/projects/{PROJECT}:testIamPermissions":
                 held = state.project
             elif url.path == f"/storage/v1/b/{BUCKET}/iam/testPermissions":
@@ -259,3 +263,13 @@ def test_doctor_without_a_target_says_what_to_pass(env: dict[str, str]) -> None:
     result = _doctor([], env)
     assert result.exit_code == 2
     assert "--outputs-file" in result.output and "[TARGET_NOT_CONFIGURED]" in result.output
+
+
+def test_a_project_without_access_lacks_everything(
+    iam: tuple[FakeIam, str], env: dict[str, str]
+) -> None:
+    state, _ = iam
+    state.project_forbidden = True
+    result = _doctor(["--project", "no-such-project"], env)
+    assert result.exit_code == 1
+    assert "no-such-project: 3 of 3 missing (no access at all" in result.output
