@@ -100,7 +100,9 @@ def _runner() -> Any:
     "variables",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Another variable of terraform/variables.tf, e.g. --var cpu=8; repeatable.",
+    envvar="FRAMERUN_TERRAFORM_VARS",
+    help="Another variable of terraform/variables.tf, e.g. --var cpu=8; repeatable "
+    "(the variable takes them space-separated).",
 )
 @click.option(
     "--source",
@@ -158,6 +160,7 @@ def deploy(
 @click.option(
     "--delete-bucket",
     is_flag=True,
+    envvar="FRAMERUN_DELETE_BUCKET",
     help="Delete the render bucket and every video in it too (kept by default).",
 )
 @click.option("--yes", is_flag=True, envvar="FRAMERUN_YES", help="Do not ask for confirmation.")
@@ -202,7 +205,11 @@ def destroy(
 
 @click.command("doctor")
 @click.option(
-    "--deploy", "deployer", is_flag=True, help="Also test what deploying and destroying need."
+    "--deploy",
+    "deployer",
+    is_flag=True,
+    envvar="FRAMERUN_DOCTOR_DEPLOY",
+    help="Also test what deploying and destroying need.",
 )
 @click.option(
     "--name-prefix",
