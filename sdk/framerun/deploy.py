@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -155,48 +156,27 @@ def deploy(
     folder = settings.directory
     record = _load_record(folder) or {}
     callers = list(settings.callers)
-    project = ["--project", settings.project]
 
     steps.next("enabling the Artifact Registry and Cloud Build APIs")
-    runner.step("enabling APIs", [gcloud, "services", "enable", *BUILD_APIS, *project, "--quiet"])
+    runner.step(
+        "enabling APIs",
+        [gcloud, "services", "enable", *BUILD_APIS, "--project", settings.project, "--quiet"],
+    )
 
     steps.next(f"image repository {settings.repository} in {settings.region}")
-    where = ["--location", settings.region, *project]
-    described = runner.capture(
-        [gcloud, "artifacts", "repositories", "describe", settings.repository, *where]
-    )
-    created_repository = bool(record.get("created_repository"))
-    if described.ok:
-        echo("    exists")
-    else:
-        runner.step(
-            "creating the image repository",
-            [
-                gcloud, "artifacts", "repositories", "create", settings.repository,
-                "--repository-format", "docker", *where, "--quiet",
-            ],
-        )  # fmt: skip
-        created_repository = True
+    created = _ensure_repository(settings, gcloud, runner, echo)
     record.update(
         project=settings.project,
         region=settings.region,
         name_prefix=settings.name_prefix,
         repository=settings.repository,
-        created_repository=created_repository,
+        created_repository=created or bool(record.get("created_repository")),
     )
-    _save_record(folder, record)
+    _save_record(folder, record)  # now, so that destroy deletes it even if a later step fails
 
     image = settings.image(content_tag(source))
     steps.next(f"building image {image}")
-    built = False
-    if runner.capture([gcloud, "artifacts", "docker", "images", "describe", image]).ok:
-        echo("    already built from these sources; skipping the build")
-    else:
-        runner.step(
-            "building the image",
-            [gcloud, "builds", "submit", str(source.root), "--tag", image, *project, "--quiet"],
-        )
-        built = True
+    built = _ensure_image(image, source, settings.project, gcloud, runner, echo)
 
     terraform_dir = _copy_module(source, folder)
     steps.next(f"terraform init in {terraform_dir}")
@@ -234,6 +214,48 @@ def deploy(
     outputs_file = folder / OUTPUTS_FILE
     _write_atomically(outputs_file, json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     return DeployResult(outputs, outputs_file, terraform_dir, image, built)
+
+
+def _ensure_repository(
+    settings: DeploySettings, gcloud: str, runner: ToolRunner, echo: Echo
+) -> bool:
+    """Create the image repository unless it exists; True when this call created it."""
+    where = ["--location", settings.region, "--project", settings.project]
+    described = runner.capture(
+        [gcloud, "artifacts", "repositories", "describe", settings.repository, *where]
+    )
+    if described.ok:
+        echo("    exists")
+        return False
+    runner.step(
+        "creating the image repository",
+        [
+            gcloud, "artifacts", "repositories", "create", settings.repository,
+            "--repository-format", "docker", *where, "--quiet",
+        ],
+    )  # fmt: skip
+    return True
+
+
+def _ensure_image(
+    image: str,
+    source: DeploySource,
+    project: str,
+    gcloud: str,
+    runner: ToolRunner,
+    echo: Echo,
+) -> bool:
+    """Build and push ``image`` unless its tag (the sources' hash) is already pushed;
+    True when this call built it."""
+    if runner.capture([gcloud, "artifacts", "docker", "images", "describe", image]).ok:
+        echo("    already built from these sources; skipping the build")
+        return False
+    runner.step(
+        "building the image",
+        [gcloud, "builds", "submit", str(source.root), "--tag", image, "--project", project,
+         "--quiet"],
+    )  # fmt: skip
+    return True
 
 
 def _adopt_bucket(
@@ -311,14 +333,19 @@ def _copy_if_changed(src: Path, dest: Path) -> None:
 
 def load_deployment(settings: DeploySettings) -> dict[str, Any]:
     """The record of what deploy made for these settings, or a typed error saying none is."""
-    record = _load_record(settings.directory)
-    if not record or record.get("destroyed") or "variables" not in record:
+    record = _load_record(settings.directory) or {}
+    if not (_has_terraform_state(record) or record.get("created_repository")):
         raise TargetNotConfiguredError(
             f"no deployment of {settings.name_prefix} in {settings.project}/{settings.region} "
             f"is recorded in {settings.directory}: nothing to destroy (pass --name-prefix or "
             f"--state-dir / {ENV_DEPLOY_DIR} if deploy used other ones)"
         )
     return record
+
+
+def _has_terraform_state(record: Mapping[str, Any]) -> bool:
+    """Deploy got as far as Terraform (its variables are recorded) and no destroy since."""
+    return "variables" in record and not record.get("destroyed")
 
 
 def destroy(
@@ -330,15 +357,53 @@ def destroy(
     runner: ToolRunner,
     echo: Echo,
 ) -> DestroyResult:
-    """Tear down what :func:`deploy` made; keep the bucket unless ``delete_bucket``."""
+    """Tear down what :func:`deploy` made; keep the bucket unless ``delete_bucket``.
+
+    A deploy that stopped before Terraform made only the image repository, so only
+    that is deleted.
+    """
     folder = settings.directory
     record = load_deployment(settings)
+    repository = record.get("repository") if record.get("created_repository") else None
+    with_state = _has_terraform_state(record)
+    steps = _Steps((3 if with_state else 0) + (1 if repository else 0), echo)
+    kept: str | None = None
+    if with_state:
+        kept = _destroy_terraform(
+            record, folder, delete_bucket=delete_bucket, terraform=terraform, runner=runner,
+            steps=steps,
+        )  # fmt: skip
+        record.update(destroyed=True, kept_bucket=kept)
+        _save_record(folder, record)
+        (folder / OUTPUTS_FILE).unlink(missing_ok=True)
+
+    if repository:
+        steps.next(f"deleting image repository {repository} (deploy created it)")
+        assert gcloud is not None
+        runner.step(
+            "deleting the image repository",
+            [
+                gcloud, "artifacts", "repositories", "delete", repository,
+                "--location", settings.region, "--project", settings.project, "--quiet",
+            ],
+        )  # fmt: skip
+        record["created_repository"] = False
+        _save_record(folder, record)
+    return DestroyResult(kept_bucket=kept, deleted_repository=repository)
+
+
+def _destroy_terraform(
+    record: Mapping[str, Any],
+    folder: Path,
+    *,
+    delete_bucket: bool,
+    terraform: str,
+    runner: ToolRunner,
+    steps: _Steps,
+) -> str | None:
+    """``terraform destroy`` with the recorded variables; returns the bucket kept, if any."""
     terraform_dir = folder / "terraform"
     variables: dict[str, str] = dict(record["variables"])
-    bucket = _saved_bucket(folder)
-    repository = record.get("repository") if record.get("created_repository") else None
-    steps = _Steps(4 if repository else 3, echo)
-
     steps.next(f"terraform init in {terraform_dir}")
     runner.step(
         "terraform init",
@@ -361,13 +426,15 @@ def destroy(
         steps.next("keeping the render bucket (and its videos) out of the teardown")
         listed = runner.capture([terraform, "state", "list"], cwd=terraform_dir)
         if BUCKET_RESOURCE in listed.stdout.split():
+            kept = _saved_bucket(folder) or _bucket_in_state(terraform, terraform_dir, runner)
             runner.step(
                 "keeping the bucket",
                 [terraform, "state", "rm", BUCKET_RESOURCE],
                 cwd=terraform_dir,
                 extra_env=TERRAFORM_ENV,
             )
-        kept = bucket or record.get("kept_bucket")
+        else:
+            kept = record.get("kept_bucket")
 
     steps.next("terraform destroy")
     runner.step(
@@ -376,23 +443,19 @@ def destroy(
         cwd=terraform_dir,
         extra_env=TERRAFORM_ENV,
     )
-    record.update(destroyed=True, kept_bucket=kept)
-    _save_record(folder, record)
-    (folder / OUTPUTS_FILE).unlink(missing_ok=True)
+    return kept
 
-    if repository:
-        steps.next(f"deleting image repository {repository} (deploy created it)")
-        assert gcloud is not None
-        runner.step(
-            "deleting the image repository",
-            [
-                gcloud, "artifacts", "repositories", "delete", repository,
-                "--location", settings.region, "--project", settings.project, "--quiet",
-            ],
-        )  # fmt: skip
-        record["created_repository"] = False
-        _save_record(folder, record)
-    return DestroyResult(kept_bucket=kept, deleted_repository=repository)
+
+_STATE_NAME = re.compile(r'^ {4}name\s*=\s*"([^"]+)"', re.MULTILINE)  # top-level attribute
+
+
+def _bucket_in_state(terraform: str, terraform_dir: Path, runner: ToolRunner) -> str | None:
+    """The bucket's name from the state, when no outputs were saved (an apply that
+    failed after creating the bucket)."""
+    shown = runner.capture([terraform, "state", "show", "-no-color", BUCKET_RESOURCE],
+                           cwd=terraform_dir)  # fmt: skip
+    matched = _STATE_NAME.search(shown.stdout) if shown.ok else None
+    return matched.group(1) if matched else None
 
 
 def _saved_bucket(folder: Path) -> str | None:

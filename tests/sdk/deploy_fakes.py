@@ -108,6 +108,7 @@ elif command == "apply":
         print(f"Apply complete! Resources: {len(missing)} added, {changed} changed, 0 destroyed.")
 elif command == "output":
     assert args[1:] == ["-json"]
+    fail_if_asked("terraform output", "Error: state snapshot was created by a newer Terraform")
     if BUCKET not in state["resources"] and not state["resources"]:
         print("{}")
     else:
@@ -123,6 +124,12 @@ elif command == "output":
                           for k, x in values.items()}))
 elif command == "state" and args[1] == "list":
     print("\n".join(state["resources"]))
+elif command == "state" and args[1] == "show":
+    if args[-1] not in state["resources"]:
+        sys.exit(1)
+    v = state["vars"]
+    print(f'resource "google_storage_bucket" "renders" {{\n    location = "EU"\n'
+          f'    name     = "{v["project_id"]}-{v.get("name_prefix", "framerun")}-renders"\n}}')
 elif command == "state" and args[1] == "rm":
     for address in args[2:]:
         state["resources"].remove(address)

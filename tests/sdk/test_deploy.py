@@ -270,3 +270,23 @@ def test_the_saved_record_names_what_destroy_needs(source: Path, env: dict[str, 
     assert record["variables"]["caller_members"] == '["group:team@example.com"]'
     # --caller given: gcloud's account is not asked.
     assert "gcloud config get-value account" not in commands(_log(env))
+
+
+def test_destroy_after_a_failed_deploy_removes_what_was_made(
+    source: Path, env: dict[str, str]
+) -> None:
+    # The build failed: only the repository exists, and only it is deleted.
+    failed = _deploy(source, {**env, "FAKE_FAIL": "gcloud builds submit"})
+    assert failed.exit_code == 1 and "[DEPLOY_STEP_FAILED]" in failed.output
+    _clear_log(env)
+    result = _run(["destroy", *ARGS, "--yes"], env)
+    assert result.exit_code == 0, result.output
+    assert commands(_log(env)) == ["gcloud artifacts repositories delete framerun"]
+
+    # Applied, but the outputs were never saved: the kept bucket is named from the state.
+    failed = _deploy(source, {**env, "FAKE_FAIL": "terraform output"})
+    assert failed.exit_code == 1 and "[DEPLOY_STEP_FAILED]" in failed.output
+    assert not (_deployment(env) / "outputs.json").exists()
+    result = _run(["destroy", *ARGS, "--yes"], env)
+    assert result.exit_code == 0, result.output
+    assert f"kept the render bucket gs://{PROJECT}-framerun-renders" in result.output
