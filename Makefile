@@ -23,7 +23,7 @@ $(STAMP)/venv: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
-$(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh scripts/install-fontset.mjs service/framerun_service/render/fontset.json examples/video/make_clip.py $(STAMP)/venv
+$(STAMP)/vendor: package.json package-lock.json scripts/vendor-js.sh scripts/vendor.mjs examples/vendor.json scripts/install-fontset.mjs service/framerun_service/render/fontset.json examples/video/make_clip.py $(STAMP)/venv
 	@mkdir -p $(STAMP)
 	bash scripts/vendor-js.sh
 	@touch $@

@@ -8,7 +8,6 @@ Cloud Storage (fake-gcs-server). Then it checks the video against an
 in-process render of the same composition.
 """
 
-import os
 from pathlib import Path
 
 import av
@@ -21,7 +20,8 @@ from framerun.target import CloudRunTarget
 
 HERE = Path(__file__).parent
 OUT = HERE.parent / "out"
-CONFIG = {"chunkSize": 40, "variables": {"title": "Hello from the cloud (locally)"}}
+CHUNK_SIZE = 40
+VARIABLES = {"title": "Hello from the cloud (locally)"}
 
 
 def decode(path: Path) -> list[np.ndarray]:
@@ -39,15 +39,17 @@ def min_psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    # 1. The local stack: storage, OIDC issuer, service, Workflows emulator.
+    # 1. The local stack: storage, OIDC issuer, service, Workflows emulator. Its
+    #    target names every endpoint, the storage emulator's included.
     state = stack.up()
-    outputs_file = stack.default_state_dir() / "outputs.json"
-    os.environ["STORAGE_EMULATOR_HOST"] = state.storage_url  # the SDK's storage client
-    target = CloudRunTarget.from_outputs_file(outputs_file)
+    target = CloudRunTarget.local()
     print(f"local stack up: service {state.service_url}, workflows {state.executions_endpoint}")
 
     # 2. Render through render_to_cloud_run(): site upload, request object, execution.
-    handle = framerun.render_to_cloud_run(HERE / "hello", CONFIG, target=target)
+    #    The settings are framerun.render()'s keywords.
+    handle = framerun.render_to_cloud_run(
+        HERE / "hello", target=target, chunk_size=CHUNK_SIZE, variables=VARIABLES
+    )
     print(f"execution: {handle.execution_name}")
     columns = (
         TextColumn("[bold]distributed render"),
@@ -65,18 +67,19 @@ def main() -> None:
                 chunks=f"{p.chunks_done}/{p.chunks_total or '?'}",
             )
 
-        progress = framerun.wait_for_render(handle, target=target, on_progress=on_progress)
+        # 3. Once it succeeds, the video is downloaded (atomically) to out/.
+        video = OUT / "hello-distributed.mp4"
+        progress = framerun.wait_for_render(
+            handle,
+            target=target,
+            on_progress=on_progress,
+            download_to=video,
+            overwrite=True,  # the previous demo's video
+        )
 
-    # 3. Download the video and compare with the same composition rendered in-process.
-    video = OUT / "hello-distributed.mp4"
-    from framerun_service.core.storage import Storage
-
-    with Storage.from_env() as store:
-        store.download_to(progress.output_file, video)
+    # 4. Compare with the same composition rendered in-process.
     local = OUT / "hello-in-process.mp4"
-    framerun.render(
-        HERE / "hello", local, chunk_size=CONFIG["chunkSize"], variables=CONFIG["variables"]
-    )
+    framerun.render(HERE / "hello", local, chunk_size=CHUNK_SIZE, variables=VARIABLES)
     distributed_frames, local_frames = decode(video), decode(local)
     with av.open(str(video)) as container:
         stream = container.streams.video[0]

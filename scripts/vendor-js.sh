@@ -2,7 +2,7 @@
 # Install the pinned npm packages (package.json / package-lock.json) and copy the
 # files each composition loads into its ignored vendor/ folder, so renders never
 # touch a CDN, and HyperFrames' font faces into service/framerun_service/render/fontset/.
-# Idempotent; the only place third-party JS and fonts are wired in.
+# Idempotent; which JS each example loads is examples/vendor.json.
 # Also writes examples/video/clip.webm (generated, not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,29 +11,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --silent
 fi
 
-# vendor PACKAGE "FILE..." DEST...: copy node_modules/PACKAGE/FILE into each
-# DEST/vendor/ and record the package's version and licence in its LICENSES.txt.
-declare -A started=()
-dests=()
-vendor() {
-  local pkg="$1" files="$2"; shift 2
-  local meta="node_modules/$pkg/package.json"
-  local line
-  line="$pkg $(node -p "require('./$meta').version") — $(node -p "require('./$meta').license")"
-  for dest in "$@"; do
-    mkdir -p "$dest/vendor"
-    for file in $files; do cp -f "node_modules/$pkg/$file" "$dest/vendor/"; done
-    if [ -z "${started[$dest]:-}" ]; then : > "$dest/vendor/LICENSES.txt"; started[$dest]=1; dests+=("$dest"); fi
-    printf '%s\n' "$line" >> "$dest/vendor/LICENSES.txt"
-  done
-}
-
-vendor gsap "dist/gsap.min.js" examples/hello examples/bench examples/hf-titles examples/hf-scenes
-vendor animejs "dist/bundles/anime.umd.min.js" examples/anime
-vendor lottie-web "build/player/lottie.min.js" examples/lottie
-# three.module.js imports ./three.core.js.
-vendor three "build/three.module.js build/three.core.js" examples/three
-echo "vendored JS into: ${dests[*]}"
+# Each example's npm files (examples/vendor.json: the one list, which `framerun init`
+# also reads) into its vendor/, with vendor/LICENSES.txt.
+node scripts/vendor.mjs examples/vendor.json node_modules examples
 
 # HyperFrames' bundled font faces (service/framerun_service/render/fontset.json) for the engine.
 node scripts/install-fontset.mjs node_modules service/framerun_service/render/fontset

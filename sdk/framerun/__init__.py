@@ -12,6 +12,7 @@ from framerun.costs import Costs as Costs
 from framerun.costs import estimate_costs as estimate_costs
 from framerun.doctor import PermissionReport as PermissionReport
 from framerun.doctor import check_permissions as check_permissions
+from framerun.download import download as download
 from framerun.errors import ArgumentTooLargeError as ArgumentTooLargeError
 from framerun.errors import AssetFetchFailedError as AssetFetchFailedError
 from framerun.errors import BatchInvalidError as BatchInvalidError
@@ -25,6 +26,7 @@ from framerun.errors import DeployStepFailedError as DeployStepFailedError
 from framerun.errors import ExecutionNotFoundError as ExecutionNotFoundError
 from framerun.errors import FontFetchFailedError as FontFetchFailedError
 from framerun.errors import FramerunError as FramerunError
+from framerun.errors import IdempotencyKeyConflictError as IdempotencyKeyConflictError
 from framerun.errors import InternalError as InternalError
 from framerun.errors import InvalidCompositionError as InvalidCompositionError
 from framerun.errors import InvalidConfigError as InvalidConfigError
@@ -35,6 +37,7 @@ from framerun.errors import PageScriptError as PageScriptError
 from framerun.errors import PermissionCheckFailedError as PermissionCheckFailedError
 from framerun.errors import PlanHashMismatchError as PlanHashMismatchError
 from framerun.errors import RenderFailedError as RenderFailedError
+from framerun.errors import RenderStillRunningError as RenderStillRunningError
 from framerun.errors import RenderTimeoutError as RenderTimeoutError
 from framerun.errors import TargetNotConfiguredError as TargetNotConfiguredError
 from framerun.errors import ToolNotFoundError as ToolNotFoundError
@@ -54,6 +57,11 @@ from framerun.render_control import resume_render as resume_render
 from framerun.render_handle import RenderHandle as RenderHandle
 from framerun.render_progress import get_render_progress as get_render_progress
 from framerun.render_progress import wait_for_render as wait_for_render
+from framerun.renders import DeletedRender as DeletedRender
+from framerun.renders import RenderSummary as RenderSummary
+from framerun.renders import delete_render as delete_render
+from framerun.renders import get_render as get_render
+from framerun.renders import list_renders as list_renders
 from framerun.sites import SiteHandle as SiteHandle
 from framerun.sites import deploy_site as deploy_site
 from framerun.target import CloudRunTarget as CloudRunTarget
@@ -73,12 +81,14 @@ __all__ = [
     "CompositionNotFoundError",
     "CompositionTimeoutError",
     "Costs",
+    "DeletedRender",
     "DeploySourceNotFoundError",
     "DeployStepFailedError",
     "ExecutionNotFoundError",
     "ExecutionsApi",
     "FontFetchFailedError",
     "FramerunError",
+    "IdempotencyKeyConflictError",
     "InternalError",
     "InvalidCompositionError",
     "InvalidConfigError",
@@ -93,6 +103,8 @@ __all__ = [
     "RenderFailedError",
     "RenderHandle",
     "RenderProgress",
+    "RenderStillRunningError",
+    "RenderSummary",
     "RenderTimeoutError",
     "SiteHandle",
     "TargetNotConfiguredError",
@@ -105,10 +117,14 @@ __all__ = [
     "WorkflowsUnavailableError",
     "cancel_render",
     "check_permissions",
+    "delete_render",
     "deploy_site",
+    "download",
     "estimate_costs",
     "executions_client",
+    "get_render",
     "get_render_progress",
+    "list_renders",
     "render",
     "render_batch",
     "render_to_cloud_run",

@@ -196,17 +196,20 @@ def render(
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
     click.echo(
-        f"rendered {result.frames} frames in {wall:.1f}s ({result.frames / wall:.1f} fps) "
+        f"rendered {result.frames} frames in {wall:.1f}s ({result.frames / wall:.1f} fps; "
+        f"first frame after {result.first_frame_s:.1f}s) "
         f"→ {result.output} ({result.bytes / 1e6:.2f} MB)"
     )
 
 
 def _register_groups() -> None:
     from framerun.cli_cloudrun import cloudrun
+    from framerun.cli_init import init
     from framerun.cli_local import local
 
     main.add_command(cloudrun)
     main.add_command(local)
+    main.add_command(init)
 
 
 _register_groups()

@@ -1,7 +1,8 @@
 """``framerun cloudrun …``: start, watch, cancel and resume distributed renders.
 
-Where to render comes from, in this order: flags; then ``--outputs-file`` or
-``--from-terraform``; then ``FRAMERUN_*`` variables (every option has one).
+Where to render comes from, in this order: flags; then ``--local`` (the running
+local stack), ``--outputs-file`` or ``--from-terraform``; then ``FRAMERUN_*``
+variables (every option has one).
 Failures print one line, ``error: … [CODE]``, and exit 2 for bad input, 1 otherwise.
 
 Tests (and embedders) inject an Executions client and a Storage by invoking the
@@ -9,7 +10,9 @@ group with ``obj=CloudRunSeams(...)``; without one, real clients are built.
 
 The options and plumbing the subcommands share are in
 :mod:`framerun.cli_cloudrun_options`; ``sites`` and ``render-batch`` are in
-:mod:`framerun.cli_cloudrun_batch`; the ``--wait`` bar is :mod:`framerun.cli_progress`.
+:mod:`framerun.cli_cloudrun_batch`, ``renders list|get|delete`` in
+:mod:`framerun.cli_cloudrun_renders`; the ``--wait`` bar is :mod:`framerun.cli_progress`,
+the ``-o`` download bar :mod:`framerun.cli_download`.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from framerun.cli_cloudrun_options import (
     connection_options,
     echo_json,
     errors_as_exit,
+    names_whole_target,
     resolve_target,
     seams_of,
 )
+from framerun.cli_cloudrun_renders import renders
 from framerun.cli_options import output_format_options
 from framerun.cli_progress import CloudRenderProgressBar
 from framerun.target import CloudRunTarget
@@ -52,6 +57,7 @@ def cloudrun() -> None:
 
 cloudrun.add_command(sites)
 cloudrun.add_command(render_batch)
+cloudrun.add_command(renders)
 cloudrun.add_command(deploy)
 cloudrun.add_command(destroy)
 cloudrun.add_command(doctor)
@@ -62,11 +68,22 @@ cloudrun.add_command(doctor)
 
 @cloudrun.command("render")
 @click.argument("project", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    envvar="FRAMERUN_OUTPUT",
+    help="Wait, then download the video to this file; its suffix picks the format "
+    "(.mp4, .webm, .mov, .tar) as in `framerun render`.",
+)
+@click.option(
+    "--overwrite", is_flag=True, envvar="FRAMERUN_OVERWRITE", help="Replace an existing -o file."
+)
 @click.option("--site-id", envvar="FRAMERUN_SITE_ID", help="Use this uploaded site.")
 @click.option(
     "--output-key",
     envvar="FRAMERUN_OUTPUT_KEY",
-    help="Object key of the video (default renders/<id>/output.mp4).",
+    help="Object key of the video in the bucket (default renders/<id>/output.mp4).",
 )
 @click.option(
     "--config-json",
@@ -76,9 +93,14 @@ cloudrun.add_command(doctor)
 @click.option(
     "--variables", "variables_json", envvar="FRAMERUN_VARIABLES", help="JSON object of values."
 )
+@click.option(
+    "--idempotency-key",
+    envvar="FRAMERUN_IDEMPOTENCY_KEY",
+    help="Starting again with the same key returns the same render instead of a second one.",
+)
 @output_format_options(
     format_help="mp4, webm, mov (ProRes) or png-sequence (one .tar of PNGs); "
-    "default: --output-key's suffix, else mp4. Overrides the config's format.",
+    "default: -o's or --output-key's suffix, else mp4. Overrides the config's format.",
     codec_default=None,
 )
 @click.option("--wait", is_flag=True, envvar="FRAMERUN_WAIT", help="Follow it to the end.")
@@ -92,10 +114,13 @@ cloudrun.add_command(doctor)
 def render(
     ctx: click.Context,
     project: Path,
+    output: Path | None,
+    overwrite: bool,
     site_id: str | None,
     output_key: str | None,
     config_json: str | None,
     variables_json: str | None,
+    idempotency_key: str | None,
     video_format: str | None,
     codec: str | None,
     transparent: bool,
@@ -105,29 +130,35 @@ def render(
     timeout: float | None,
     **connection: Any,
 ) -> None:
-    """Start a distributed render of PROJECT; with --wait, follow it to the end."""
+    """Start a distributed render of PROJECT; with --wait, follow it to the end; with
+    -o FILE, also download the video there."""
     from framerun.cloudrun import render_to_cloud_run
+    from framerun.download import check_destination
 
     seams = seams_of(ctx)
+    quiet = as_json or not sys.stderr.isatty()
     with errors_as_exit():
         target = resolve_target(ctx, connection)
         config = _with_format(
             _config(config_json, variables_json),
-            output_key=output_key,
+            names=[str(name) for name in (output, output_key) if name is not None],
             video_format=video_format,
             codec=codec,
             transparent=transparent,
         )
+        if output is not None:  # refuse a taken name before paying for the render
+            check_destination(output, overwrite=overwrite)
         handle = render_to_cloud_run(
             project,
             config,
             target=target,
             site_id=site_id,
             output_key=output_key,
+            idempotency_key=idempotency_key,
             executions=seams.executions,
             storage=seams.storage,
         )
-        if not wait:
+        if not wait and output is None:
             _echo_started(handle, as_json)
             return
         final = _wait_with_bar(
@@ -136,12 +167,48 @@ def render(
             seams=seams,
             poll_interval=poll_interval,
             timeout=timeout,
-            bar_disabled=as_json or not sys.stderr.isatty(),
+            bar_disabled=quiet,
         )
+        saved = None
+        if output is not None:
+            saved = _download_with_bar(
+                final.output_file or handle.output_uri,
+                output,
+                target=target,
+                seams=seams,
+                overwrite=overwrite,
+                bar_disabled=quiet,
+            )
     if as_json:
-        echo_json(final.to_json())
+        echo_json({**final.to_json(), "downloadedTo": str(saved) if saved else None})
         return
     _echo_rendered(final, handle)
+    if saved is not None:
+        click.echo(f"saved {saved}")
+
+
+def _download_with_bar(
+    uri: str,
+    output: Path,
+    *,
+    target: CloudRunTarget,
+    seams: CloudRunSeams,
+    overwrite: bool,
+    bar_disabled: bool,
+) -> Path:
+    """Download the finished render under a bytes/speed bar (after the render bar is gone)."""
+    from framerun.cli_download import DownloadProgressBar
+    from framerun.download import download
+
+    with DownloadProgressBar(output.name, disabled=bar_disabled) as bar:
+        return download(
+            uri,
+            output,
+            target=target,
+            storage=seams.storage,
+            on_progress=bar.update,
+            overwrite=overwrite,
+        )
 
 
 def _echo_started(handle: RenderHandle, as_json: bool) -> None:
@@ -223,14 +290,14 @@ def _config(config_json: str | None, variables_json: str | None) -> dict[str, An
 def _with_format(
     config: dict[str, Any],
     *,
-    output_key: str | None,
+    names: list[str],
     video_format: str | None,
     codec: str | None,
     transparent: bool,
 ) -> dict[str, Any]:
     """The flags over the config's format, codec and transparent, and the format the
-    output key's suffix names (a .webm key gets WebM bytes, not MP4)."""
-    from framerun_service.render.encoding import format_for_output
+    output's names ask for (``-o out.webm`` or a .webm key renders WebM, not MP4)."""
+    from framerun.cloudrun import with_output_format
 
     config = dict(config)
     if video_format is not None:
@@ -239,11 +306,9 @@ def _with_format(
         config["codec"] = codec
     if transparent:
         config["transparent"] = True
-    explicit = config.get("format")
-    if output_key is not None and (explicit is None or isinstance(explicit, str)):
-        config["format"] = format_for_output(output_key, explicit)
-        if explicit is None and config["format"] == "mp4":
-            del config["format"]  # the default: keep the config as the user wrote it
+    for name in names:
+        if isinstance(config.get("format"), str | None):
+            config = with_output_format(config, name)
     return config
 
 
@@ -273,10 +338,9 @@ def progress(
 
     seams = seams_of(ctx)
     with errors_as_exit():
-        # A file or terraform names the whole stack (emulator endpoints included); else
-        # only the executions endpoint matters: the execution's argument names the bucket.
-        from_file = connection["outputs_file"] or connection["from_terraform"]
-        target = resolve_target(ctx, connection) if from_file else None
+        # --local, a file or terraform names the whole stack (emulator endpoints included);
+        # else only the executions endpoint matters: the execution's argument names the bucket.
+        target = resolve_target(ctx, connection) if names_whole_target(connection) else None
         executions, owned = seams.executions, None
         if executions is None and target is None:
             owned = executions = executions_client(endpoint=connection["executions_endpoint"])

@@ -150,7 +150,9 @@ def deploy(
     for name in OUTPUT_NAMES:
         click.echo(f"  {name:<20}{result.value(name)}")
     click.echo(f"outputs saved to {result.outputs_file}; render with")
-    click.echo(f"  framerun cloudrun render PROJECT --outputs-file {result.outputs_file} --wait")
+    click.echo(
+        f"  framerun cloudrun render PROJECT -o video.mp4 --outputs-file {result.outputs_file}"
+    )
     click.echo(f"  (or --from-terraform {result.terraform_dir})")
     click.echo(f"check permissions: framerun cloudrun doctor --outputs-file {result.outputs_file}")
 

@@ -76,12 +76,20 @@ def connection_options(command: F) -> F:
         envvar="FRAMERUN_TERRAFORM_DIR",
         help="Folder to run `terraform output -json` in.",
     )(command)
-    return command
+    return click.option(
+        "--local",
+        "use_local",
+        is_flag=True,
+        envvar="FRAMERUN_USE_LOCAL",
+        help="Use the running local stack (`framerun local up`; FRAMERUN_LOCAL_DIR).",
+    )(command)
 
 
 def resolve_target(ctx: click.Context, params: dict[str, Any]) -> CloudRunTarget:
-    """Flags beat the outputs file / terraform, which beat FRAMERUN_* variables."""
-    if params["outputs_file"] is not None:
+    """Flags beat --local / the outputs file / terraform, which beat FRAMERUN_* variables."""
+    if params["use_local"]:
+        base = CloudRunTarget.local()
+    elif params["outputs_file"] is not None:
         base = CloudRunTarget.from_outputs_file(params["outputs_file"])
     elif params["from_terraform"] is not None:
         base = CloudRunTarget.from_terraform(params["from_terraform"])
@@ -99,15 +107,24 @@ def resolve_target(ctx: click.Context, params: dict[str, Any]) -> CloudRunTarget
 
 def resolve_bucket(ctx: click.Context, params: dict[str, Any]) -> str:
     """Only the bucket, which is all a site upload needs."""
-    if params["outputs_file"] is not None or params["from_terraform"] is not None:
+    if names_whole_target(params):
         return resolve_target(ctx, params).bucket_name
     bucket: str | None = params["bucket"]
     if not bucket:
         raise TargetNotConfiguredError(
-            "no bucket to upload to: pass --bucket, FRAMERUN_BUCKET, --outputs-file or "
-            "--from-terraform"
+            "no bucket to upload to: pass --bucket, FRAMERUN_BUCKET, --local, --outputs-file "
+            "or --from-terraform"
         )
     return bucket
+
+
+def names_whole_target(params: dict[str, Any]) -> bool:
+    """Whether --local, --outputs-file or --from-terraform names the whole target."""
+    return bool(
+        params["use_local"]
+        or params["outputs_file"] is not None
+        or params["from_terraform"] is not None
+    )
 
 
 def seams_of(ctx: click.Context) -> CloudRunSeams:

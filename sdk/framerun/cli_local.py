@@ -45,7 +45,7 @@ def up(state_dir: Path | None, as_json: bool) -> None:
     _print_outputs(state.outputs(), as_json)
     if not as_json:
         where = (state_dir or stack.default_state_dir()) / "outputs.json"
-        click.echo(f"outputs: {where} (use --outputs-file with `framerun cloudrun`)", err=True)
+        click.echo(f"outputs: {where} (`framerun cloudrun … --local` reads them)", err=True)
 
 
 @local.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from framerun.execution_records import latest_execution, record_execution
 from framerun.executions import (
     CANCELLED,
     FAILED,
@@ -90,12 +91,16 @@ def resume_render(
             execution = api.create_execution(
                 parent=parent, execution=new_execution(previous.argument)
             )
+        started_at = execution.start_time or datetime.now(UTC)
+        first = latest_execution(store, bucket, render_id)
+        key = first.idempotency_key if first is not None else ""
+        record_execution(store, bucket, render_id, execution.name, started_at, key)
     return RenderHandle(
         render_id=render_id,
         execution_name=execution.name,
         output_uri=output_uri or gs_uri(bucket, default_output_key(render_id)),
         bucket_name=bucket,
-        started_at=execution.start_time or datetime.now(UTC),
+        started_at=started_at,
     )
 
 

@@ -8,11 +8,13 @@ its execution name. The records a read returns are in
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from framerun.costs import estimate_costs, estimate_workflow_steps
+from framerun.download import check_destination, download
 from framerun.executions import (
     SUCCEEDED,
     TERMINAL,
@@ -181,8 +183,15 @@ def wait_for_render(
     vcpu: float = DEFAULT_VCPU,
     memory_gib: float = DEFAULT_MEMORY_GIB,
     sleep: Callable[[float], None] = time.sleep,
+    download_to: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    on_download: Callable[[int, int], None] | None = None,
 ) -> RenderProgress:
     """Poll until the render ends; return its final progress if it succeeded.
+
+    With ``download_to`` the output is then downloaded there (see
+    :func:`framerun.download`: atomic, an existing file kept unless
+    ``overwrite``; ``on_download(done, total)`` in bytes), before this returns.
 
     Raises RenderFailedError (with the failure's ``code`` and all ``errors``) if it
     failed or was cancelled, RenderTimeoutError after ``timeout_s`` (the render
@@ -190,6 +199,8 @@ def wait_for_render(
     ``MAX_CONSECUTIVE_POLL_FAILURES`` in a row.
     """
     name = execution_name_of(handle_or_execution_name)
+    if download_to is not None:
+        check_destination(download_to, overwrite=overwrite)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     failures = 0
     with owned_executions(executions, target) as api, owned_storage(storage, target) as store:
@@ -206,6 +217,8 @@ def wait_for_render(
                 if on_progress is not None:
                     on_progress(progress)
                 if progress.status == SUCCEEDED:
+                    if download_to is not None:
+                        _download_output(progress, name, download_to, store, overwrite, on_download)
                     return progress
                 if progress.status in TERMINAL:
                     raise render_failed_error(progress)
@@ -218,6 +231,21 @@ def wait_for_render(
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - time.monotonic()))
             sleep(wait)
+
+
+def _download_output(
+    progress: RenderProgress,
+    name: str,
+    dest: str | os.PathLike[str],
+    store: Storage,
+    overwrite: bool,
+    on_download: Callable[[int, int], None] | None,
+) -> None:
+    if progress.output_file is None:  # pragma: no cover - a succeeded render names its output
+        raise ObjectNotFoundError(f"execution {name} succeeded without naming its output")
+    download(
+        progress.output_file, dest, storage=store, on_progress=on_download, overwrite=overwrite
+    )
 
 
 def _counted(

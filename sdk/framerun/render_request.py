@@ -56,6 +56,14 @@ def default_output_key(render_id: str, video_format: str = "mp4") -> str:
     return f"renders/{render_id}/{DEFAULT_OUTPUT_STEM}.{EXTENSIONS.get(video_format, 'mp4')}"
 
 
+def _check_output_suffix(key: str, explicit: Any) -> None:
+    """A key whose suffix names no format (``videos/a.avi``) or another format than the
+    config's is refused (INVALID_CONFIG) before anything is uploaded."""
+    from framerun_service.render.encoding import FORMATS, format_for_output
+
+    format_for_output(key, explicit if explicit in FORMATS else None)
+
+
 def prepare_render(
     target: CloudRunTarget,
     config: Mapping[str, Any],
@@ -66,11 +74,11 @@ def prepare_render(
     """Build the request and argument and enforce both size caps; no IO at all."""
     bucket = target.bucket_name
     render_id = new_render_id()
-    key = (
-        check_output_key(output_key)
-        if output_key is not None
-        else default_output_key(render_id, str(config.get("format", "mp4")))
-    )
+    if output_key is not None:
+        key = check_output_key(output_key)
+        _check_output_suffix(key, config.get("format"))
+    else:
+        key = default_output_key(render_id, str(config.get("format", "mp4")))
     plan_request = PlanRequest(
         render_id=render_id,
         site_uri=site_uri(bucket, site_id),

@@ -20,8 +20,9 @@ from framerun_service.core.errors import InvalidConfigError, OutputNotWritableEr
 if TYPE_CHECKING:
     from framerun_service.render.config import RenderConfig
 
-# Keys the SDK itself owns: an output there could clash with a content-addressed site.
-_RESERVED_PREFIXES = (wire.SITES_PREFIX,)
+# Keys the SDK itself owns: an output there could clash with a content-addressed site, or
+# sit in a render's folder (which `renders delete` removes whole).
+_RESERVED_PREFIXES = (wire.SITES_PREFIX, wire.RENDERS_PREFIX, wire.IDEMPOTENCY_PREFIX)
 
 
 def validate_render_config(
@@ -80,6 +81,6 @@ def check_output_key(key: str) -> str:
     if key.startswith(_RESERVED_PREFIXES):
         raise OutputNotWritableError(
             f"output key {key!r} is under {', '.join(_RESERVED_PREFIXES)}, which framerun "
-            "keeps for site archives; choose another folder"
+            "keeps for sites, renders' own objects and idempotency claims; choose another folder"
         )
     return key

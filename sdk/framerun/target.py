@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from framerun import local_state
 from framerun_service.core.errors import TargetNotConfiguredError
 
 ENV_BUCKET = "FRAMERUN_BUCKET"
@@ -133,6 +134,25 @@ class CloudRunTarget:
             )
         outputs = _parse_outputs(done.stdout, source=f"`terraform output -json` in {folder}")
         return cls.from_outputs(outputs, source=f"terraform outputs in {folder}", environ=environ)
+
+    @classmethod
+    def local(cls, state_dir: str | os.PathLike[str] | None = None) -> CloudRunTarget:
+        """The running local stack (``framerun local up``), storage emulator included.
+
+        Reads what the stack wrote in ``state_dir`` (default ``FRAMERUN_LOCAL_DIR``,
+        else ``~/.cache/framerun/local``) and checks its processes still run, so
+        a stale file from a stopped stack is not taken for a running one. The
+        target carries the fake-gcs-server URL: nobody sets
+        ``STORAGE_EMULATOR_HOST`` by hand.
+        """
+        folder = Path(state_dir) if state_dir is not None else local_state.default_state_dir()
+        outputs = local_state.running_outputs(folder)
+        if outputs is None:
+            raise TargetNotConfiguredError(
+                f"the local stack is not running (nothing live in {folder}): start it with "
+                "`framerun local up`" + ("" if state_dir is None else f" --state-dir {folder}")
+            )
+        return cls.from_outputs(outputs, source=f"the local stack in {folder}", environ={})
 
     @classmethod
     def from_outputs_file(

@@ -196,11 +196,45 @@ def test_empty_attribute_counts_as_missing(tmp_path: Path) -> None:
         load_composition(tmp_path)
 
 
-def test_no_root_anywhere_says_so(tmp_path: Path) -> None:
-    """Without any root element the message must not claim one exists."""
+def test_no_root_anywhere_says_where_the_attributes_go(tmp_path: Path) -> None:
+    """Without any root element the message must not claim one exists, and names the places
+    a root may be."""
     (tmp_path / "index.html").write_text("<html><body><p>hi</p></body></html>")
-    with pytest.raises(InvalidCompositionError, match="any element lacks data-width"):
+    with pytest.raises(InvalidCompositionError, match="no element declares data-width") as info:
         load_composition(tmp_path)
+    assert "<html>, <body> or the element with data-composition-id" in info.value.message
+    assert "--width" in info.value.cli_message
+
+
+def test_root_on_html(tmp_path: Path) -> None:
+    """HyperFrames' runtime takes the document's first [data-composition-id], which is <html>
+    when that carries one: its size, fps and duration are the composition's."""
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><html data-composition-id="main" data-width="320" data-height="180" '
+        'data-fps="24" data-duration="2"><head></head><body><div data-width="64"></div>'
+        "</body></html>"
+    )
+    comp = load_composition(tmp_path)
+    assert (comp.width, comp.height, comp.fps, comp.duration) == (320, 180, Fraction(24), 2)
+
+
+def test_root_on_html_takes_its_duration_from_the_clips_in_body(tmp_path: Path) -> None:
+    """The clips under an <html> root are the ones in <body>, as under a <body> root."""
+    (tmp_path / "index.html").write_text(
+        '<html data-composition-id="main" data-width="320" data-height="180"><body>'
+        '<div id="a" data-start="0" data-duration="1.5"></div>'
+        '<div data-start="a + 0.5" data-duration="1"></div></body></html>'
+    )
+    assert load_composition(tmp_path).duration == 3
+
+
+def test_a_bare_id_on_html_does_not_hide_the_root_in_body(tmp_path: Path) -> None:
+    """As for <body>: <html> is the root only when it carries a size attribute itself."""
+    (tmp_path / "index.html").write_text(
+        '<html data-composition-id="page"><body><div data-composition-id="c" '
+        f"{attrs()}></div></body></html>"
+    )
+    assert load_composition(tmp_path).width == 320
 
 
 def test_missing_project_is_composition_not_found(tmp_path: Path) -> None:

@@ -431,6 +431,29 @@ def test_format_for_output(path: str, explicit: str | None, expected: str) -> No
     assert format_for_output(path, explicit) == expected
 
 
+@pytest.mark.parametrize(
+    ("path", "explicit"),
+    [("out.avi", None), ("v.MKV", None), ("out.avi", "mp4"), ("a.b/c.gif", None)],
+)
+def test_a_suffix_that_names_no_format_is_refused(path: str, explicit: str | None) -> None:
+    """``out.avi`` would otherwise be an MP4 under a name that promises another container."""
+    with pytest.raises(InvalidConfigError) as info:
+        format_for_output(path, explicit)
+    assert info.value.code == "INVALID_CONFIG"
+    for known in (".mp4", ".webm", ".mov", ".tar"):
+        assert known in info.value.message
+    assert f".{path.rsplit('.', 1)[-1].lower()}" in info.value.message
+
+
+def test_render_refuses_an_unknown_suffix_before_writing(tmp_path: Path) -> None:
+    project = write_composition(tmp_path / "p", "")
+    out = tmp_path / "out" / "v.avi"
+    out.parent.mkdir()
+    with pytest.raises(InvalidConfigError, match=r"\.avi.*\.mp4, \.webm, \.mov, \.tar"):
+        framerun.render(project, out)
+    assert list(out.parent.iterdir()) == []
+
+
 def test_a_png_sequence_tar_holds_numbered_frames(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "frames.tar"
     framerun.render(project, out, chunk_size=20, workers=2, frames=(5, 45))
@@ -441,6 +464,11 @@ def test_a_png_sequence_tar_holds_numbered_frames(project: Path, tmp_path: Path)
 
 
 CLI_CASES = {
+    "unknown-suffix": BadInput(
+        ("{project}", "-o", "{out_dir}/v.avi"),
+        "INVALID_CONFIG",
+        (".avi", ".mp4", ".webm", ".mov", ".tar"),
+    ),
     "h265-with-webm": BadInput(
         ("{project}", "-o", "{out_dir}/v.webm", "--codec", "h265", "--format", "webm"),
         "INVALID_CONFIG",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -89,3 +90,65 @@ def test_variables_change_the_rendered_pixels(tmp_path: Path, out_dir: Path) -> 
     custom_px = decode(custom_out).frames[0][120, 160].astype(int)
     assert np.abs(default_px - (0, 255, 0)).max() <= 4
     assert np.abs(custom_px - (0, 0, 255)).max() <= 4
+
+
+def test_root_attributes_on_html_set_the_size_fps_and_duration(
+    tmp_path: Path, out_dir: Path
+) -> None:
+    """``<html data-composition-id data-width …>``, as some HyperFrames projects write it: the
+    document's first [data-composition-id] is HyperFrames' root, and framerun's."""
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "index.html").write_text(
+        '<!doctype html><html data-composition-id="main" data-width="192" data-height="108" '
+        'data-fps="12" data-duration="0.5"><head><style>html, body { margin: 0; background: '
+        "#3366cc }</style></head><body></body></html>",
+        encoding="utf-8",
+    )
+    out = out_dir / "v.mp4"
+    result = framerun.render(project, out, workers=1)
+    # The engine's own clock: the first frame comes after start-up and before the end.
+    assert 0 < result.first_frame_s < result.seconds
+    video = decode(out)
+    assert (video.width, video.height, len(video.frames)) == (192, 108, 6)
+    assert video.duration_s == pytest.approx(0.5, abs=1 / 24)
+    assert np.abs(video.frames[-1][54, 96].astype(int) - (0x33, 0x66, 0xCC)).max() <= 8
+
+
+def test_the_summary_gives_the_time_to_the_first_frame(tmp_path: Path, out_dir: Path) -> None:
+    """``rendered N frames in T s (F fps; first frame after S s)``, with 0 < S ≤ T."""
+    from click.testing import CliRunner
+
+    from framerun.cli import main
+
+    project = write_composition(tmp_path / "p", MOVERS["css"], duration="0.3")
+    result = CliRunner().invoke(main, ["render", str(project), "-o", str(out_dir / "v.mp4"), "-q"])
+    assert result.exit_code == 0, result.output
+    match = re.search(
+        r"rendered 9 frames in ([0-9.]+)s \([0-9.]+ fps; first frame after ([0-9.]+)s\) → ",
+        result.stdout,
+    )
+    assert match, result.stdout
+    total, first = float(match[1]), float(match[2])
+    assert 0 < first <= total
+
+
+def test_hello_pushes_the_bar_below_a_title_that_wraps(tmp_path: Path) -> None:
+    """``make demo``'s title wraps onto more lines than one; the bar must stay below it."""
+    from tests.videos import png_pixels
+
+    repo = Path(__file__).resolve().parents[2]
+    title = "Hello from the cloud (locally), rendered in chunks on Cloud Run"
+    out = tmp_path / "frames/"
+    framerun.render(
+        repo / "examples" / "hello", f"{out}/", frames=(100, 101), variables={"title": title}
+    )
+    (png,) = sorted(out.iterdir())
+    frame = png_pixels(png.read_bytes()).astype(int)
+    white = np.all(frame > 235, axis=2)  # the title's glyphs
+    yellow = (frame[..., 0] > 220) & (frame[..., 1] > 170) & (frame[..., 2] < 90)  # bar, dot
+    text_rows, bar_rows = np.nonzero(white.any(axis=1))[0], np.nonzero(yellow.sum(axis=1) > 600)[0]
+    assert bar_rows.size and text_rows.size
+    assert text_rows.max() - text_rows.min() > 200  # it did wrap: three lines of 84 px type
+    assert text_rows.max() < bar_rows.min(), "the bar crosses the title"
+    assert not white[:, 1200:].any(), "the title runs past the right margin"

@@ -119,8 +119,18 @@ def test_the_wheel_carries_what_its_extras_need_at_run_time(wheel: Path) -> None
         "framerun_service/render/adapters/hyperframes.js",
         "framerun_service/render/fontset.json",
         "framerun_service/render/fontset/inter-latin-400-normal.woff2",
+        "framerun/templates/vendor.json",
+        "framerun/templates/vendor.mjs",
+        "framerun/templates/package.json",
+        "framerun/templates/package-lock.json",
+        "framerun/templates/hf-scenes/scenes/intro.html",
     ):
         assert needed in names, f"{needed} is missing from {wheel.name}"
+    # `framerun init`'s templates are the examples themselves, without the vendored copies.
+    for example in ("hello", "hf-titles", "three"):
+        packaged = zipfile.ZipFile(wheel).read(f"framerun/templates/{example}/index.html")
+        assert packaged == (REPO / "examples" / example / "index.html").read_bytes()
+    assert not [n for n in names if "/vendor/" in n], "vendor/ copies must not ship"
     packaged = zipfile.ZipFile(wheel).read("framerun/local/render.yaml")
     assert packaged == (REPO / "workflows" / "render.yaml").read_bytes(), (
         "the packaged workflow must be the one source, workflows/render.yaml"
@@ -153,6 +163,16 @@ def test_the_cloud_client_installs_without_the_engine_and_renders(
     )
     found = json.loads(_run([str(python), "-c", probe], timeout=60).stdout)
     assert found == dict.fromkeys(ENGINE_MODULES, False), found
+    # init needs no checkout and no engine: the templates come with the package.
+    scaffolded = tmp_path / "titles"
+    framerun_cli = str(python.with_name("framerun"))
+    _run([framerun_cli, "init", str(scaffolded), "--example", "hf-titles", "--no-install"], 60)
+    assert (scaffolded / "index.html").read_bytes() == (
+        REPO / "examples" / "hf-titles" / "index.html"
+    ).read_bytes()
+    assert json.loads((scaffolded / "package.json").read_text())["dependencies"] == {
+        "gsap": json.loads((REPO / "package.json").read_text())["dependencies"]["gsap"]
+    }
     project, in_process = reference
     _render_from(python, installed_stack, project, tmp_path / "out.mp4")
     distributed = decode(tmp_path / "out.mp4")

@@ -92,6 +92,18 @@ def test_bad_config_exits_2_with_one_line(
     assert fake.calls == []
 
 
+def test_an_output_key_whose_suffix_names_no_format_is_refused(
+    project: Path, target: CloudRunTarget, fake: FakeExecutions, seams: CloudRunSeams
+) -> None:
+    """``--output-key v.avi`` would be an MP4 under a .avi name: refused before any upload."""
+    args = ["render", str(project), "--output-key", "videos/v.avi"]
+    result = _run(args, seams, _env(target))
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.endswith("[INVALID_CONFIG]") and ".avi" in line and ".mp4, .webm" in line
+    assert fake.calls == []
+
+
 def test_missing_target_names_what_to_set(project: Path, seams: CloudRunSeams) -> None:
     result = _run(["render", str(project)], seams, {"FRAMERUN_BUCKET": "b"})
     assert result.exit_code == 2

@@ -232,3 +232,14 @@ def test_target_from_the_environment_by_default(
     monkeypatch.setenv("FRAMERUN_SERVICE_URL", target.service_url)
     render_to_cloud_run(project, executions=fake, storage=storage)
     assert fake.creates() == ["projects/pe/locations/le/workflows/we"]
+
+
+def test_an_output_key_whose_suffix_names_no_format_is_refused(
+    project: Path, target: CloudRunTarget, fake: FakeExecutions, counting: CountingStorage
+) -> None:
+    """``videos/v.avi`` would hold an MP4: refused (INVALID_CONFIG) before anything is uploaded."""
+    with pytest.raises(InvalidConfigError, match=r"\.avi.*\.mp4, \.webm, \.mov, \.tar"):
+        render_to_cloud_run(
+            project, {}, target=target, output_key="videos/v.avi", executions=fake, storage=counting
+        )
+    assert fake.calls == [] and counting.total == 0

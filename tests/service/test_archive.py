@@ -16,7 +16,7 @@ import pytest
 from framerun_service.core.errors import InvalidInputError, UnsafeArchiveError
 from framerun_service.render import archive as archive_module
 from framerun_service.render.archive import extract_site_archive, make_site_archive
-from framerun_service.render.site import site_tree_hash
+from framerun_service.render.site import resolve_site_path, site_tree_hash
 
 MiB = 1024 * 1024
 
@@ -55,6 +55,7 @@ def snapshot(root: Path) -> set[str]:
 def project(tmp_path: Path) -> Path:
     root = write_tree(tmp_path / "project", SITE)
     write_tree(root / ".git", {"HEAD": b"ref: refs/heads/main"})  # never archived
+    write_tree(root / "node_modules" / "gsap", {"index.js": b"//"})  # nor npm's fetches
     return root
 
 
@@ -112,6 +113,14 @@ def test_a_tree_changing_during_the_build_is_refused(
     with pytest.raises(InvalidInputError, match="changed while it was being archived"):
         make_site_archive(project, tmp_path / "site.tar.gz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]  # no partial archive
+
+
+def test_a_local_render_serves_what_an_uploaded_site_holds(project: Path) -> None:
+    """node_modules and .git are left out of the site, so the local page server refuses
+    them too: a page that loads from them fails here as it would on Cloud Run."""
+    assert resolve_site_path(project, "/index.html") == (project / "index.html").resolve()
+    assert resolve_site_path(project, "/node_modules/gsap/index.js") is None
+    assert resolve_site_path(project, "/.git/HEAD") is None
 
 
 # -- extracting ----------------------------------------------------------------------------

@@ -31,6 +31,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from framerun import local_state
+
 BUCKET = "framerun-local"
 PROJECT = "framerun-local"
 REGION = "local"
@@ -45,7 +47,8 @@ START_TIMEOUT_S = 60.0
 
 
 def default_state_dir() -> Path:
-    return Path(os.environ.get("FRAMERUN_LOCAL_DIR", Path.home() / ".cache" / "framerun" / "local"))
+    """``FRAMERUN_LOCAL_DIR``, else ``~/.cache/framerun/local`` (:mod:`framerun.local_state`)."""
+    return local_state.default_state_dir()
 
 
 @dataclass(frozen=True)
@@ -312,8 +315,8 @@ def _start_workflows(
 def _write_state(state: StackState, state_dir: Path) -> None:
     """``stack.json`` is what ``status`` and ``down`` read; ``outputs.json`` is what the
     SDK and CLI read, in the shape ``terraform output -json`` prints."""
-    (state_dir / "stack.json").write_text(json.dumps(asdict(state), indent=2))
-    (state_dir / "outputs.json").write_text(json.dumps(state.outputs(), indent=2))
+    (state_dir / local_state.STACK_FILE).write_text(json.dumps(asdict(state), indent=2))
+    (state_dir / local_state.OUTPUTS_FILE).write_text(json.dumps(state.outputs(), indent=2))
 
 
 def service_environment(
@@ -369,7 +372,7 @@ def _create_bucket(storage_url: str) -> None:
 def status(state_dir: Path | None = None) -> StackState | None:
     """The running stack, or None if it is not (fully) up."""
     state_dir = state_dir or default_state_dir()
-    path = state_dir / "stack.json"
+    path = state_dir / local_state.STACK_FILE
     if not path.is_file():
         return None
     state = StackState(**json.loads(path.read_text()))
@@ -381,27 +384,18 @@ def status(state_dir: Path | None = None) -> StackState | None:
 def down(state_dir: Path | None = None) -> bool:
     """Stop every process of the stack; True if something was running."""
     state_dir = state_dir or default_state_dir()
-    path = state_dir / "stack.json"
+    path = state_dir / local_state.STACK_FILE
     if not path.is_file():
         return False
     state = StackState(**json.loads(path.read_text()))
     for pid in reversed(list(state.pids.values())):
         _kill(pid)
     path.unlink()
-    (state_dir / "outputs.json").unlink(missing_ok=True)
+    (state_dir / local_state.OUTPUTS_FILE).unlink(missing_ok=True)
     return True
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+_alive = local_state.pid_alive
 
 
 def _group_alive(pgid: int) -> bool:
@@ -433,23 +427,30 @@ def _wait(alive: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.1)
 
 
-def _kill(pid: int) -> None:
+LEADER_GRACE_S = 10.0  # gunicorn's own graceful stop of its worker fits in this
+GROUP_GRACE_S = 5.0
+
+
+def _kill(
+    pid: int, *, leader_grace_s: float = LEADER_GRACE_S, group_grace_s: float = GROUP_GRACE_S
+) -> None:
     """Stop a component and everything it started, letting each clean up after itself.
 
     The leader goes first and alone: gunicorn then stops its worker, which closes
     its browsers through Playwright, and Playwright deletes their profile folders.
     Signalling the whole group at once killed the Playwright drivers mid-cleanup
     and left ``playwright_chromiumdev_profile-*`` folders in the temp folder.
-    Whatever is left gets SIGTERM, then SIGKILL after a grace period.
+    Whatever is left gets SIGTERM, then SIGKILL after a grace period. The grace
+    periods are arguments so a test of the stubborn case need not wait 15 s.
     """
     try:
         os.kill(pid, signal.SIGTERM)
     except OSError:
         return
-    _wait(lambda: _alive(pid), 10)
+    _wait(lambda: _alive(pid), leader_grace_s)
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGTERM)
-    _wait(lambda: _group_alive(pid), 5)
+    _wait(lambda: _group_alive(pid), group_grace_s)
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
     _wait(lambda: _group_alive(pid), 2)  # SIGKILL is delivered asynchronously

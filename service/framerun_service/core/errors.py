@@ -39,6 +39,8 @@ callers catch them idiomatically::
     │   SDK side (the client that starts and watches distributed renders):
     ├── RenderFailedError                 the failure's own code (RENDER_FAILED if none)
     ├── RenderTimeoutError (TimeoutError) RENDER_TIMEOUT         yes  504
+    ├── IdempotencyKeyConflictError       IDEMPOTENCY_KEY_CONFLICT no 409 (same key, other request)
+    ├── RenderStillRunningError           RENDER_STILL_RUNNING   no   409 (delete: cancel first)
     ├── WorkflowsAccessDeniedError        WORKFLOWS_ACCESS_DENIED no  403
     ├── WorkflowsUnavailableError         WORKFLOWS_UNAVAILABLE  yes  503
     ├── WebhookSignatureError             WEBHOOK_SIGNATURE_INVALID no 401
@@ -382,6 +384,24 @@ class RenderTimeoutError(FramerunError, TimeoutError):
     code = "RENDER_TIMEOUT"
     retryable = True
     http_status = 504
+
+
+class IdempotencyKeyConflictError(FramerunError):
+    """An idempotency key already names a render started with a different request.
+
+    The same key must mean the same render: reusing one for another project,
+    config or output would silently return the wrong video.
+    """
+
+    code = "IDEMPOTENCY_KEY_CONFLICT"
+    http_status = 409
+
+
+class RenderStillRunningError(FramerunError):
+    """A render cannot be deleted while its execution still runs (it would write again)."""
+
+    code = "RENDER_STILL_RUNNING"
+    http_status = 409
 
 
 class WorkflowsAccessDeniedError(FramerunError):

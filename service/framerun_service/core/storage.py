@@ -268,6 +268,28 @@ class Storage:
                 timeout=self._timeout,
             )
 
+    # -- deletes -------------------------------------------------------------
+
+    def delete(self, uri: str, *, if_generation_match: int | None = None) -> bool:
+        """Delete one object; False if it was not there (a retried delete is not an error).
+
+        With ``if_generation_match`` only that generation is deleted, so a record
+        replaced since it was read is kept (False then too). Only the SDK's
+        ``renders delete`` and a failed start's cleanup call this: the service
+        never deletes anything.
+        """
+        blob = self._blob(uri)
+        with translated(uri, "write"):
+            try:
+                blob.delete(
+                    if_generation_match=if_generation_match,
+                    retry=self._retry,
+                    timeout=self._timeout,
+                )
+            except (api_exceptions.NotFound, api_exceptions.PreconditionFailed):
+                return False
+        return True
+
     # -- internals -----------------------------------------------------------
 
     def _blob(self, uri: str, *, for_upload: bool = False) -> gcs.Blob:

@@ -41,6 +41,14 @@ CHUNK_RECORD_KEY = re.compile(r"/chunks/(\d{5})\.json$")
 REQUEST_OBJECT = "request.json"
 SITE_ARCHIVE_NAME = "site.tar.gz"
 SITES_PREFIX = "sites/"
+RENDERS_PREFIX = "renders/"
+# The SDK's idempotency claims: ``idempotency/<sha256 of the key>.json`` → a render id.
+IDEMPOTENCY_PREFIX = "idempotency/"
+# renders/<id>/executions/<execution id>/execution.json: one create-only record per
+# execution (a resume adds one); the name ends in a letter, so the chunk lifecycle rule
+# (keys under renders/ ending in "<digit>.json") never deletes it.
+EXECUTION_RECORD_KEY = re.compile(r"/executions/[^/]+/execution\.json$")
+_EXECUTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 # ---- object layout: one place that names every key ---------------------------------
@@ -74,6 +82,36 @@ def result_uri(bucket: str, render_id: str) -> str:
 def request_uri(bucket: str, render_id: str) -> str:
     """The full render request, which the execution argument refers to."""
     return f"{render_prefix(bucket, render_id)}/{REQUEST_OBJECT}"
+
+
+def executions_prefix(bucket: str, render_id: str) -> str:
+    """The prefix to list for a render's execution records (``EXECUTION_RECORD_KEY``)."""
+    return f"{render_prefix(bucket, render_id)}/executions/"
+
+
+def execution_record_uri(bucket: str, render_id: str, execution_name: str) -> str:
+    """The SDK's record of one execution of the render (written when it starts or resumes it)."""
+    execution_id = execution_name.rsplit("/", 1)[-1]
+    if not _EXECUTION_ID.match(execution_id):
+        raise InvalidInputError(f"execution {execution_name!r} has no usable id")
+    return f"{executions_prefix(bucket, render_id)}{execution_id}/execution.json"
+
+
+def idempotency_uri(bucket: str, key_hash: str) -> str:
+    """The claim an idempotency key makes: ``key_hash`` is the key's SHA-256 (hex)."""
+    if not _SHA256.match(key_hash):
+        raise InvalidInputError("an idempotency claim is named by the key's SHA-256 (hex)")
+    return f"gs://{bucket}/{IDEMPOTENCY_PREFIX}{key_hash}.json"
+
+
+def check_render_id(render_id: str) -> str:
+    """A render id as the service accepts it (``r-`` + hex when the SDK made it)."""
+    if not isinstance(render_id, str) or not _RENDER_ID.match(render_id):
+        raise InvalidInputError(
+            f"{render_id!r} is not a render id (1–64 letters, digits, '-' or '_'); use the id "
+            "`framerun cloudrun renders list` prints"
+        )
+    return render_id
 
 
 def check_site_id(site_id: str) -> str:
@@ -343,6 +381,32 @@ class ResultRecord(_Record):
     frames: int
     seconds: float
     plan_hash: str
+
+
+@dataclass(frozen=True)
+class ExecutionRecord(_Record):
+    """``renders/<id>/executions/<execution id>/execution.json``: one execution of a render.
+
+    Written create-only by the SDK (not the service) when it starts a render, and
+    again for each resume; the newest says which execution to ask for the
+    render's status. ``idempotency_key`` is the SHA-256 of the key the render was
+    started with ("" for none), so deleting the render frees its claim.
+    """
+
+    _what = "execution.json"
+    render_id: str
+    execution_name: str
+    started_at: str  # ISO 8601
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim(_Record):
+    """``idempotency/<sha256>.json``: which render a key started, and for which request."""
+
+    _what = "an idempotency claim"
+    render_id: str
+    request_hash: str
 
 
 @dataclass(frozen=True)

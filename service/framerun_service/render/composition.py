@@ -1,8 +1,10 @@
 """Load a composition: the entry HTML's root attributes, validated, with overrides applied.
 
 A project is a folder with an entry HTML file (default ``index.html``). Its root
-element — ``<body>`` when it carries the attributes, else the first element in
-``<body>`` that does (HyperFrames' rule) — declares ``data-width``, ``data-height``,
+element — ``<html>`` or ``<body>`` when it carries the attributes, else the first
+element in ``<body>`` that does (HyperFrames' rule: its runtime takes the first
+``[data-composition-id]`` in the document, which is ``<html>`` when that carries
+one) — declares ``data-width``, ``data-height``,
 ``data-fps`` and ``data-duration`` (seconds). CLI flags override any of them.
 
 HyperFrames compositions render unchanged, so its defaults apply: ``data-fps`` is
@@ -119,12 +121,13 @@ class _RootFinder(HTMLParser):
             self.elements.append(element)
         if tag not in _VOID:
             self._open.append(element)
-        if self.root_attrs is not None:
-            return
         if tag == "body":
             self._in_body = True
-            # <body> is the root only when it carries a size attribute itself: a bare
-            # data-composition-id on <body> must not hide the root element inside it.
+        if self.root_attrs is not None:
+            return
+        if tag in ("html", "body"):
+            # <html> or <body> is the root only when it carries a size attribute itself: a
+            # bare data-composition-id there must not hide the root element inside it.
             if any(a in values for a in ROOT_ATTRS):
                 self.root_attrs, self.root = values, element
             return
@@ -231,10 +234,15 @@ class _RootAttributes:
             return parse(override)
         value = self.attrs.get(f"data-{name}")
         if value is None or value == "":
-            where = "the root element" if self.found else "any element"
+            if self.found:
+                raise InvalidCompositionError(
+                    f"'{self.entry}': the root element lacks data-{name}; add it to the "
+                    f"composition root or pass {setting(name)}"
+                )
             raise InvalidCompositionError(
-                f"'{self.entry}': {where} lacks data-{name}; add it to the composition root "
-                f"or pass {setting(name)}"
+                f"'{self.entry}': no element declares data-{name}; put data-width, "
+                "data-height and data-duration on the composition root (<html>, <body> or "
+                f"the element with data-composition-id) or pass {setting(name)}"
             )
         try:
             return parse(value)

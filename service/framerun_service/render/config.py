@@ -46,6 +46,9 @@ _WIRE_NAMES = {
     "transparent": "transparent",
 }
 
+# Field → wire key: the SDK's keyword arguments (``chunk_size=``) are the fields.
+WIRE_KEYS = {field_name: key for key, field_name in _WIRE_NAMES.items()}
+
 
 @dataclass(frozen=True)
 class RenderConfig:

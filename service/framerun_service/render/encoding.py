@@ -327,8 +327,9 @@ def format_for_output(path: str, explicit: str | None = None) -> str:
     """The format an output path asks for, checked against ``--format``.
 
     ``.mp4``, ``.webm`` and ``.mov`` name a video, ``.tar`` a PNG sequence in one
-    tar, and a trailing ``/`` a folder of PNGs. Any other name takes ``--format``
-    (mp4 when there is none).
+    tar, and a trailing ``/`` a folder of PNGs. A name without a suffix takes
+    ``--format`` (mp4 when there is none). Any other suffix is refused: ``out.avi``
+    would otherwise hold an MP4 under a name that promises something else.
     """
     if explicit is not None and explicit not in FORMATS:
         raise InvalidConfigError(f"format {explicit!r} is unknown; use one of {', '.join(FORMATS)}")
@@ -340,6 +341,12 @@ def format_for_output(path: str, explicit: str | None = None) -> str:
         suffix = base.rsplit(".", 1)[-1].lower() if "." in base else ""
         inferred = {ext: fmt for fmt, ext in EXTENSIONS.items()}.get(suffix)
         described = f"ends in .{suffix}"
+        if suffix and inferred is None:
+            known = ", ".join(f".{ext}" for ext in EXTENSIONS.values())
+            raise InvalidConfigError(
+                f"the output name '{path}' ends in .{suffix}, which names no format framerun "
+                f"writes; end it in one of {known}, or in / for a folder of PNGs"
+            )
     if explicit is not None and inferred is not None and explicit != inferred:
         fix = (
             "name it .tar, or a folder (no suffix, or ending in /)"

@@ -47,6 +47,9 @@ class LocalRenderResult:
     bytes: int
     # What the composition does that HyperFrames would render but looks like a slip.
     warnings: tuple[str, ...] = ()
+    # Seconds from the start of the render to its first captured frame: the start-up a
+    # user waits through (browser launch, page load, pre-roll) before frames flow.
+    first_frame_s: float = 0.0
 
 
 ProgressFn = Callable[[int], None]
@@ -155,8 +158,9 @@ def render_local(
         )
         if on_plan is not None:
             on_plan(plan)
+        first_frame = _FirstFrame(started)
         chunk_paths = _render_chunks(
-            pages, plan, composition.project_dir, workdir, on_frames, cancel
+            pages, plan, composition.project_dir, workdir, on_frames, cancel, first_frame
         )
         result = finish_render(
             plan, chunk_paths, out_path, site_dir=composition.project_dir, work_dir=workdir
@@ -168,11 +172,32 @@ def render_local(
             time.perf_counter() - started,
             result.bytes,
             tuple(warnings),
+            first_frame.seconds,
         )
     finally:
         cancel.set()  # a failure or an interrupt here: running chunks stop at their next frame
         pages.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class _FirstFrame:
+    """When the first frame of a render was captured, on whichever page thread drew it."""
+
+    def __init__(self, started: float) -> None:
+        self._started = started
+        self._at: float | None = None
+        self._lock = threading.Lock()
+
+    def mark(self) -> None:
+        if self._at is None:
+            with self._lock:
+                if self._at is None:
+                    self._at = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        """Seconds from the start to the first frame (to now when none was captured)."""
+        return (self._at if self._at is not None else time.perf_counter()) - self._started
 
 
 def _render_chunks(
@@ -182,6 +207,7 @@ def _render_chunks(
     workdir: Path,
     on_frames: ProgressFn | None,
     cancel: threading.Event,
+    first_frame: _FirstFrame,
 ) -> list[Path]:
     """Every chunk of ``plan`` on the page threads; progress is reported from this thread.
 
@@ -191,10 +217,14 @@ def _render_chunks(
     paths = [workdir / f"chunk-{c.index:05d}.{plan.encoder.extension}" for c in plan.chunks]
     progress: queue.SimpleQueue[int] = queue.SimpleQueue()
 
+    def captured(frames: int) -> None:
+        first_frame.mark()
+        progress.put(frames)
+
     def render(index: int, session: BrowserSession) -> ChunkResult:
         chunk = plan.chunks[index]
         return render_chunk(
-            session, plan, chunk, project_dir, paths[index], on_frames=progress.put, cancel=cancel
+            session, plan, chunk, project_dir, paths[index], on_frames=captured, cancel=cancel
         )
 
     futures: list[Future[ChunkResult]] = [

@@ -12,7 +12,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-SKIPPED_DIRS = frozenset({".git", "__pycache__"})
+# Never part of a site, at any depth (HyperFrames skips the same when it ships a project):
+# node_modules holds what `npm install` fetched for a project `framerun init` made; the
+# page loads the copies in vendor/.
+SKIPPED_DIRS = frozenset({".git", "__pycache__", "node_modules"})
 SKIPPED_FILES = frozenset({".DS_Store"})
 
 
@@ -42,6 +45,8 @@ def site_tree_hash(root: Path) -> str:
 def resolve_site_path(root: Path, url_path: str) -> Path | None:
     """Map a URL path to a file inside ``root``; None if missing or escaping."""
     rel = url_path.lstrip("/") or "index.html"
+    if any(part in SKIPPED_DIRS for part in rel.split("/")):
+        return None  # not in the site: a local render sees what an uploaded one sees
     candidate = (root / rel).resolve()
     if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
         return None
