@@ -16,14 +16,14 @@ import click
 
 from framerun.cli_cloudrun_options import connection_options, errors_as_exit, resolve_target
 from framerun.cli_options import EXIT_FAILED
-from framerun.deploy import (
-    OUTPUT_NAMES,
+from framerun.deploy import OUTPUT_NAMES, parse_variables
+from framerun.deploy_state import (
+    OUTPUTS_FILE,
     DeploySettings,
     default_state_root,
     deployment_dir,
-    load_deployment,
-    parse_variables,
 )
+from framerun.destroy import load_deployment
 from framerun.target import CloudRunTarget
 from framerun_service.core.errors import InvalidConfigError, TargetNotConfiguredError
 
@@ -175,8 +175,8 @@ def destroy(
     yes: bool,
 ) -> None:
     """Tear down what deploy made; the render bucket stays unless --delete-bucket."""
-    from framerun.deploy import destroy as run_destroy
     from framerun.deploy_tools import require_tool
+    from framerun.destroy import destroy as run_destroy
 
     with errors_as_exit():
         settings = _settings(project, region, name_prefix, state_dir)
@@ -271,8 +271,8 @@ def _doctor_target(
         )
     if region:
         saved = deployment_dir(state_dir or default_state_root(), project, region, name_prefix)
-        if (saved / "outputs.json").is_file():
-            return CloudRunTarget.from_outputs_file(saved / "outputs.json")
+        if (saved / OUTPUTS_FILE).is_file():
+            return CloudRunTarget.from_outputs_file(saved / OUTPUTS_FILE)
     return None
 
 
