@@ -10,6 +10,8 @@ from framerun.batch import render_batch as render_batch
 from framerun.cloudrun import render_to_cloud_run as render_to_cloud_run
 from framerun.costs import Costs as Costs
 from framerun.costs import estimate_costs as estimate_costs
+from framerun.doctor import PermissionReport as PermissionReport
+from framerun.doctor import check_permissions as check_permissions
 from framerun.download import download as download
 from framerun.errors import ArgumentTooLargeError as ArgumentTooLargeError
 from framerun.errors import AssetFetchFailedError as AssetFetchFailedError
@@ -19,6 +21,8 @@ from framerun.errors import BrowserGpuNotSoftwareError as BrowserGpuNotSoftwareE
 from framerun.errors import ChunkMismatchError as ChunkMismatchError
 from framerun.errors import CompositionNotFoundError as CompositionNotFoundError
 from framerun.errors import CompositionTimeoutError as CompositionTimeoutError
+from framerun.errors import DeploySourceNotFoundError as DeploySourceNotFoundError
+from framerun.errors import DeployStepFailedError as DeployStepFailedError
 from framerun.errors import ExecutionNotFoundError as ExecutionNotFoundError
 from framerun.errors import FontFetchFailedError as FontFetchFailedError
 from framerun.errors import FramerunError as FramerunError
@@ -30,11 +34,13 @@ from framerun.errors import InvalidInputError as InvalidInputError
 from framerun.errors import MediaInvalidError as MediaInvalidError
 from framerun.errors import OutputNotWritableError as OutputNotWritableError
 from framerun.errors import PageScriptError as PageScriptError
+from framerun.errors import PermissionCheckFailedError as PermissionCheckFailedError
 from framerun.errors import PlanHashMismatchError as PlanHashMismatchError
 from framerun.errors import RenderFailedError as RenderFailedError
 from framerun.errors import RenderStillRunningError as RenderStillRunningError
 from framerun.errors import RenderTimeoutError as RenderTimeoutError
 from framerun.errors import TargetNotConfiguredError as TargetNotConfiguredError
+from framerun.errors import ToolNotFoundError as ToolNotFoundError
 from framerun.errors import VariablesInvalidError as VariablesInvalidError
 from framerun.errors import WebhookDeliveryError as WebhookDeliveryError
 from framerun.errors import WebhookSignatureError as WebhookSignatureError
@@ -76,6 +82,8 @@ __all__ = [
     "CompositionTimeoutError",
     "Costs",
     "DeletedRender",
+    "DeploySourceNotFoundError",
+    "DeployStepFailedError",
     "ExecutionNotFoundError",
     "ExecutionsApi",
     "FontFetchFailedError",
@@ -88,6 +96,8 @@ __all__ = [
     "MediaInvalidError",
     "OutputNotWritableError",
     "PageScriptError",
+    "PermissionCheckFailedError",
+    "PermissionReport",
     "PlanHashMismatchError",
     "RenderErrorInfo",
     "RenderFailedError",
@@ -98,6 +108,7 @@ __all__ = [
     "RenderTimeoutError",
     "SiteHandle",
     "TargetNotConfiguredError",
+    "ToolNotFoundError",
     "VariablesInvalidError",
     "WebhookDeliveryError",
     "WebhookSignatureError",
@@ -105,6 +116,7 @@ __all__ = [
     "WorkflowsAccessDeniedError",
     "WorkflowsUnavailableError",
     "cancel_render",
+    "check_permissions",
     "delete_render",
     "deploy_site",
     "download",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from framerun.cli_cloudrun_batch import render_batch, sites
+from framerun.cli_cloudrun_deploy import deploy, destroy, doctor
 from framerun.cli_cloudrun_options import (
     CloudRunSeams,
     connection_options,
@@ -57,6 +58,9 @@ def cloudrun() -> None:
 cloudrun.add_command(sites)
 cloudrun.add_command(render_batch)
 cloudrun.add_command(renders)
+cloudrun.add_command(deploy)
+cloudrun.add_command(destroy)
+cloudrun.add_command(doctor)
 
 
 # ---- render ---------------------------------------------------------------------------

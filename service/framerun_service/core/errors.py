@@ -44,7 +44,12 @@ callers catch them idiomatically::
     ├── WorkflowsAccessDeniedError        WORKFLOWS_ACCESS_DENIED no  403
     ├── WorkflowsUnavailableError         WORKFLOWS_UNAVAILABLE  yes  503
     ├── WebhookSignatureError             WEBHOOK_SIGNATURE_INVALID no 401
-    └── WebhookDeliveryError (ConnectionError) WEBHOOK_DELIVERY_FAILED yes 502
+    ├── WebhookDeliveryError (ConnectionError) WEBHOOK_DELIVERY_FAILED yes 502
+    │   Deploy side (`framerun cloudrun deploy|destroy|doctor`):
+    ├── ToolNotFoundError (InvalidInputError, FileNotFoundError) TOOL_NOT_FOUND no 400
+    ├── DeploySourceNotFoundError (InvalidInputError) DEPLOY_SOURCE_NOT_FOUND no 400
+    ├── DeployStepFailedError              DEPLOY_STEP_FAILED     no   502 (names the step)
+    └── PermissionCheckFailedError         PERMISSION_CHECK_FAILED no  502
 
 Messages say what is wrong *and* how to fix it.
 """
@@ -430,4 +435,41 @@ class WebhookDeliveryError(FramerunError, ConnectionError):
 
     code = "WEBHOOK_DELIVERY_FAILED"
     retryable = True
+    http_status = 502
+
+
+class ToolNotFoundError(InvalidInputError, FileNotFoundError):
+    """A command-line tool that deploy, destroy or doctor runs (gcloud, terraform) is
+    not on PATH; the message says where to get it."""
+
+    code = "TOOL_NOT_FOUND"
+
+
+class DeploySourceNotFoundError(InvalidInputError):
+    """No framerun checkout to deploy from: the folder lacks the Dockerfile, the
+    ``terraform/`` module or ``workflows/render.yaml``."""
+
+    code = "DEPLOY_SOURCE_NOT_FOUND"
+
+
+class DeployStepFailedError(FramerunError):
+    """A step of ``deploy`` or ``destroy`` failed: a tool exited non-zero.
+
+    ``step`` names the step, and the message ends with the tool's last line on
+    stderr, which is where gcloud and terraform say what went wrong.
+    """
+
+    code = "DEPLOY_STEP_FAILED"
+    http_status = 502
+
+    def __init__(self, message: str, *, step: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class PermissionCheckFailedError(FramerunError):
+    """``testIamPermissions`` itself could not be called (no credentials, an
+    unreachable API, an unexpected answer), so no permission could be judged."""
+
+    code = "PERMISSION_CHECK_FAILED"
     http_status = 502
