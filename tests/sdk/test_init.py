@@ -7,10 +7,8 @@ npm cache that ``make setup``'s ``npm ci`` filled, so the test needs no network.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner, Result
 
 from framerun.cli import main
@@ -87,7 +85,6 @@ def test_without_npm_on_path_it_prints_the_command(tmp_path: Path) -> None:
     assert "(npm is not on PATH)" in result.stdout and "&& npm install" in result.stdout
 
 
-@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is a system dependency")
 def test_init_then_render_matches_the_example(tmp_path: Path) -> None:
     project = tmp_path / "my-video"
     result = _init(str(project), env={"npm_config_offline": "true", "NO_COLOR": "1"})

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,7 +53,6 @@ def run_json(session: tuple[Path, dict[str, str]], *args: str) -> Any:
     return json.loads(run(session, *args, "--json"))
 
 
-@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is a system dependency")
 def test_init_render_cloud_render_list_delete(session: tuple[Path, dict[str, str]]) -> None:
     home, _ = session
     said = run(session, "init", "my-video")
