@@ -204,9 +204,11 @@ def render(
 def _register_groups() -> None:
     from framerun.cli_cloudrun import cloudrun
     from framerun.cli_local import local
+    from framerun.cli_preview import preview
 
     main.add_command(cloudrun)
     main.add_command(local)
+    main.add_command(preview)
 
 
 _register_groups()
