@@ -243,7 +243,12 @@ class PreviewServer:
 def _bind(host: str, port: int, preview: PreviewServer) -> ThreadingHTTPServer:
     handler = type("Handler", (_Handler,), {"preview": preview})
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server_class = type("Server", (ThreadingHTTPServer,), {"address_family": family})
+    # The browser keeps idle connections open: closing must not wait for their threads.
+    server_class = type(
+        "Server",
+        (ThreadingHTTPServer,),
+        {"address_family": family, "block_on_close": False, "daemon_threads": True},
+    )
     try:
         server: ThreadingHTTPServer = server_class((host, port), handler)
     except OSError as exc:
@@ -256,13 +261,13 @@ def _bind(host: str, port: int, preview: PreviewServer) -> ThreadingHTTPServer:
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass a local address "
             f"with {setting('host')} (e.g. 127.0.0.1)"
         ) from None
-    server.daemon_threads = True
     return server
 
 
 class _Handler(BaseHTTPRequestHandler):
     preview: PreviewServer
     protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle keep-alive connection's thread ends after this
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         pass  # the terminal shows the URL and the refusals, not every request

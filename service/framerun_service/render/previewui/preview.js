@@ -13,6 +13,7 @@
  *   loaded         Promise, settled when the first frame is shown (rejects on failure)
  *   show(n)        Promise: frame n is on screen
  *   frame, frames  the frame shown, the frame count
+ *   loads          how many times a page has loaded and shown its frame
  *   setVariables(values) Promise: validated by the server, then a fresh page
  */
 (function () {
@@ -25,7 +26,7 @@
     playing: false, generation: 0,
   };
 
-  const api = { frame: 0, frames: 0, show, setVariables, loaded: null };
+  const api = { frame: 0, frames: 0, loads: 0, show, setVariables, loaded: null };
   window.framerunPreview = api;
 
   function setState(s) { document.body.dataset.state = s; }
@@ -84,6 +85,7 @@
           state.rt = rt;
           state.shown = -1;
           await show(state.wanted);
+          api.loads += 1;
           resolve();
         } catch (e) {
           showProblem(`the page failed to load: ${e}`);
@@ -102,6 +104,7 @@
     return loaded;
   }
 
+  // Whole pixels only: a box at a half-pixel offset would blur the composition.
   function layout() {
     const c = state.comp;
     if (!c || !state.iframe) return;
@@ -109,8 +112,11 @@
     const availW = stage.clientWidth - 32, availH = stage.clientHeight - 32;
     const scale = $("fit").checked ? Math.min(1, availW / c.width, availH / c.height) : 1;
     const box = $("frame-box");
-    box.style.width = c.width * scale + "px";
-    box.style.height = c.height * scale + "px";
+    const w = Math.round(c.width * scale), h = Math.round(c.height * scale);
+    box.style.width = w + "px";
+    box.style.height = h + "px";
+    box.style.marginLeft = Math.max(0, Math.floor((availW - w) / 2)) + "px";
+    box.style.marginTop = Math.max(0, Math.floor((availH - h) / 2)) + "px";
     state.iframe.style.transform = scale === 1 ? "" : `scale(${scale})`;
   }
 

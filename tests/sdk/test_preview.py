@@ -1,0 +1,239 @@
+"""``framerun preview``: the frame the preview shows is the frame a render captures.
+
+A real browser (chrome-headless-shell through Playwright) opens the preview page the
+way a user's browser does, drives it through the page's own controls, and its
+screenshots are compared with the frames of a real render of the same composition.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from playwright.sync_api import Browser, Page, sync_playwright
+
+import framerun
+from framerun.cli import main
+from framerun.preview import start_preview
+from framerun_service.render.preview import PreviewServer
+from framerun_service.render.settings import DEFAULT_CHROME
+from tests.compositions import write_composition
+from tests.videos import decode, png_pixels, psnr
+
+FRAMES = 10  # 1 s at 10 fps
+VARIABLES = [
+    {"id": "title", "type": "string", "label": "Title", "default": "Preview"},
+    {"id": "accent", "type": "color", "label": "Accent", "default": "#33ccff"},
+]
+# Text in a generic family (compiled to a bundled face, served from the fonts origin),
+# a GSAP move, a CSS animation and both variables.
+BODY = """<div id="t"></div><div class="box" id="b"></div><div id="bar"></div>
+<style>
+#t { position: absolute; left: 12px; top: 110px; font-family: sans-serif; font-size: 30px;
+     color: #fff; }
+#bar { position: absolute; left: 12px; top: 180px; height: 14px; width: 10px;
+       background: var(--accent); animation: grow 1s linear forwards; }
+@keyframes grow { to { width: 290px; } }
+</style>
+<script>
+const { title, accent } = window.__hyperframes.getVariables();
+document.getElementById("t").textContent = title;
+document.documentElement.style.setProperty("--accent", accent);
+gsap.to("#b", { x: 200, duration: 1, ease: "none" });
+</script>"""
+CHANGED = {"title": "Changed!", "accent": "#ff6600"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("preview") / "comp"
+    return write_composition(folder, BODY, fps="10", variables=VARIABLES, gsap=True)
+
+
+def _rendered(project: Path, out: Path, variables: dict[str, Any] | None = None) -> list[Any]:
+    framerun.render(project, out, quality="high", variables=variables or {}, workers=1)
+    video = decode(out)
+    assert len(video.frames) == FRAMES
+    return video.frames
+
+
+@pytest.fixture(scope="module")
+def rendered(project: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    return _rendered(project, tmp_path_factory.mktemp("out") / "default.mp4")
+
+
+@pytest.fixture(scope="module")
+def server(project: Path) -> Iterator[PreviewServer]:
+    with start_preview(project, port=0) as preview:
+        yield preview
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=DEFAULT_CHROME)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, server: PreviewServer) -> Iterator[Page]:
+    page = browser.new_page(viewport={"width": 900, "height": 600}, device_scale_factor=1)
+    page.goto(server.url)
+    page.evaluate("() => window.framerunPreview.loaded")
+    yield page
+    page.close()
+
+
+def _shown(page: Page, frame: int) -> np.ndarray:
+    """Frame ``frame`` as the preview shows it: scrubbed there, the iframe's pixels."""
+    page.locator("#scrubber").fill(str(frame))  # a range input: fill sets it and fires input
+    page.wait_for_function(
+        "(n) => window.framerunPreview.frame === n && document.body.dataset.state === 'idle'",
+        arg=frame,
+    )
+    box = page.locator("#frame-box iframe").bounding_box()
+    assert box is not None and (box["width"], box["height"]) == (320, 240)  # native size
+    return png_pixels(page.locator("#frame-box iframe").screenshot(type="png"))
+
+
+def test_preview_shows_the_frames_a_render_captures(page: Page, rendered: list[Any]) -> None:
+    shown = {n: _shown(page, n) for n in (0, FRAMES // 2, FRAMES - 1)}
+    for n, pixels in shown.items():
+        db = psnr(pixels, rendered[n])
+        print(f"frame {n}: {db:.1f} dB")
+        assert db >= 40, f"frame {n}: {db:.1f} dB"
+    # The frames differ (the box and the bar move), so matching them means something.
+    assert psnr(shown[0], shown[FRAMES - 1]) < 25
+    readout = page.locator("#readout").text_content() or ""
+    assert readout.startswith(f"frame {FRAMES - 1} / {FRAMES - 1}")
+
+
+def test_stepping_keys_and_buttons_move_one_frame(page: Page) -> None:
+    _shown(page, 3)
+    page.locator("#next").click()
+    page.wait_for_function("() => window.framerunPreview.frame === 4")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => window.framerunPreview.frame === 2")
+    page.locator("#play").click()  # plays at 10 fps to the last frame, then stops
+    page.wait_for_function(
+        "(n) => window.framerunPreview.frame === n && document.body.dataset.state === 'idle'",
+        arg=FRAMES - 1,
+        timeout=10_000,
+    )
+
+
+def test_changing_a_variable_rerenders_the_frame(
+    page: Page, project: Path, tmp_path: Path
+) -> None:
+    middle = FRAMES // 2
+    before = _shown(page, middle)
+    loads = page.evaluate("() => window.framerunPreview.loads")
+    page.locator("[name=title]").fill(CHANGED["title"])
+    page.locator("[name=accent]").fill(CHANGED["accent"])  # a colour input: fires change
+    page.locator("[name=title]").dispatch_event("change")
+    page.wait_for_function(
+        "(n) => window.framerunPreview.loads >= n + 1 && document.body.dataset.state === 'idle'"
+        " && window.framerunPreview.frame === " + str(middle),
+        arg=loads,
+    )
+    after = png_pixels(page.locator("#frame-box iframe").screenshot(type="png"))
+    assert psnr(after, before) < 30
+    # The same frame of a render given the same values.
+    expected = _rendered(project, tmp_path / "changed.mp4", CHANGED)[middle]
+    print(f"changed: {psnr(after, before):.1f} dB from before, {psnr(after, expected):.1f} to render")
+    assert psnr(after, expected) >= 40
+
+
+def test_the_page_guard_refuses_outside_urls(browser: Browser, tmp_path: Path) -> None:
+    hits: list[str] = []
+
+    class Outside(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    outside = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Outside)
+    threading.Thread(target=outside.serve_forever, daemon=True).start()
+    port = outside.server_address[1]
+    local, tls = (f"http://127.0.0.1:{port}/local.png", f"https://127.0.0.1:{port}/tls.png")
+    plain = "http://93.184.215.14/plain.png"  # public, but not https: (never connected to)
+    body = "".join(f'<img src="{url}">' for url in (local, tls, plain))
+    project = write_composition(tmp_path / "leaky", body)
+    try:
+        with start_preview(project, port=0) as preview:
+            page = browser.new_page()
+            page.goto(preview.url)
+            page.evaluate("() => window.framerunPreview.loaded")
+            page.wait_for_function(
+                "(urls) => urls.every((u) => "
+                "document.getElementById('problems').textContent.includes(u))",
+                arg=[local, tls, plain],
+            )
+            problems = page.locator("#problems").text_content() or ""
+            page.close()
+            reasons = {r["url"]: r["reason"] for r in preview.refusals()}
+    finally:
+        outside.shutdown()
+        outside.server_close()
+    assert hits == []  # nothing reached the outside server
+    assert set(reasons) == {local, tls, plain}
+    assert reasons[local] == reasons[tls] == "a loopback address"
+    assert reasons[plain].startswith("plain http:")
+    assert all(url in problems for url in reasons)
+
+
+def test_cli_refuses_a_missing_project_and_a_taken_port(project: Path, tmp_path: Path) -> None:
+    missing = CliRunner().invoke(main, ["preview", str(tmp_path / "nope"), "--no-open"])
+    assert missing.exit_code == 2
+    assert "[COMPOSITION_NOT_FOUND]" in missing.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main, ["preview", str(project), "--no-open", "--port", str(port)]
+        )
+    assert result.exit_code == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+    assert "[INVALID_CONFIG]" in result.output
+
+
+def test_cli_serves_until_ctrl_c(project: Path) -> None:
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "framerun.cli", "preview", str(project), "--no-open", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = line.split(" at ")[1].split()[0]
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            assert b"framerun preview" in reply.read()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "preview stopped" in out
