@@ -139,9 +139,10 @@ class PreviewServer:
         self._httpd.serve_forever(poll_interval=0.2)
 
     def start(self) -> PreviewServer:
-        """Serve on a background thread; returns self."""
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
+        """Serve on a background thread (once, however often it is called); returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+            self._thread.start()
         return self
 
     def close(self) -> None:
