@@ -61,7 +61,11 @@ def preview(project: Path, composition: str, port: int, host: str, no_open: bool
 
     try:
         serve_preview(
-            project, composition=composition, host=host, port=port, open_browser=not no_open,
+            project,
+            composition=composition,
+            host=host,
+            port=port,
+            open_browser=not no_open,
             on_ready=ready,
         )
     except FramerunError as exc:

@@ -112,8 +112,7 @@ def test_preview_shows_the_frames_a_render_captures(page: Page, rendered: list[A
     shown = {n: _shown(page, n) for n in (0, FRAMES // 2, FRAMES - 1)}
     for n, pixels in shown.items():
         db = psnr(pixels, rendered[n])
-        print(f"frame {n}: {db:.1f} dB")
-        assert db >= 40, f"frame {n}: {db:.1f} dB"
+        assert db >= 40, f"frame {n}: {db:.1f} dB"  # measured 53.7-56.7 dB
     # The frames differ (the box and the bar move), so matching them means something.
     assert psnr(shown[0], shown[FRAMES - 1]) < 25
     readout = page.locator("#readout").text_content() or ""
@@ -135,9 +134,7 @@ def test_stepping_keys_and_buttons_move_one_frame(page: Page) -> None:
     )
 
 
-def test_changing_a_variable_rerenders_the_frame(
-    page: Page, project: Path, tmp_path: Path
-) -> None:
+def test_changing_a_variable_rerenders_the_frame(page: Page, project: Path, tmp_path: Path) -> None:
     middle = FRAMES // 2
     before = _shown(page, middle)
     loads = page.evaluate("() => window.framerunPreview.loads")
@@ -153,8 +150,7 @@ def test_changing_a_variable_rerenders_the_frame(
     assert psnr(after, before) < 30
     # The same frame of a render given the same values.
     expected = _rendered(project, tmp_path / "changed.mp4", CHANGED)[middle]
-    print(f"changed: {psnr(after, before):.1f} dB from before, {psnr(after, expected):.1f} to render")
-    assert psnr(after, expected) >= 40
+    assert psnr(after, expected) >= 40  # measured 53.9 dB
 
 
 def test_the_page_guard_refuses_outside_urls(browser: Browser, tmp_path: Path) -> None:

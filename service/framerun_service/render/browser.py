@@ -13,8 +13,7 @@ The browser binary, its flags and its version probe live in ``chrome.py``.
 from __future__ import annotations
 
 import contextlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 

@@ -112,8 +112,8 @@ class PreviewServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else str(host)
+        host, port = (str(part) for part in self._httpd.server_address[:2])
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}{PREFIX}/"
 
     @property
@@ -185,9 +185,7 @@ class PreviewServer:
         """Merge ``values`` over the declared defaults as ``framerun render --variables``
         does, and keep them for the next load of the page; returns every variable's value
         and the warnings (a mistyped value falls back to its default)."""
-        resolved, warnings = resolve_variables(
-            self.composition.declarations, values, strict=False
-        )
+        resolved, warnings = resolve_variables(self.composition.declarations, values, strict=False)
         with self._lock:
             self._variables = resolved
         return dict(resolved), warnings
@@ -229,8 +227,7 @@ class PreviewServer:
             posters=self._posters,
         )
         scripts = f"<script>{config_script(config)}</script>" + "".join(
-            f'<script src="{PREFIX}/init/{i}.js"></script>'
-            for i in range(len(init_script_paths()))
+            f'<script src="{PREFIX}/init/{i}.js"></script>' for i in range(len(init_script_paths()))
         )
         doc = scan(text)
         at = doc.head_open_end if doc.head_open_end is not None else doc.html_open_end
@@ -270,8 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # an idle keep-alive connection's thread ends after this
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        pass  # the terminal shows the URL and the refusals, not every request
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the page shows what matters (refusals, script errors), not every request
 
     def do_GET(self) -> None:
         self._dispatch()
