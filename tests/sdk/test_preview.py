@@ -233,3 +233,16 @@ def test_cli_serves_until_ctrl_c(project: Path) -> None:
             os.kill(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err
     assert "preview stopped" in out
+
+
+def test_a_request_for_another_host_name_is_refused(server: PreviewServer) -> None:
+    """A page whose DNS name was re-pointed at 127.0.0.1 must not read the project."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(server.url)
+    for host, status in ((url.netloc, 200), (f"rebound.example:{url.port}", 421)):
+        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+        conn.request("GET", "/index.html", headers={"Host": host, "Sec-Fetch-Dest": "iframe"})
+        assert conn.getresponse().status == status
+        conn.close()

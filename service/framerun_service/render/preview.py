@@ -30,6 +30,7 @@ browser does: the runtime then waits for pending compositor animations itself.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import re
 import socket
@@ -62,6 +63,9 @@ UI_FILES = {"index.html": "text/html; charset=utf-8", "preview.js": "text/javasc
 # The header a refused relay answer carries: the service worker turns it into a network
 # error, as a render's route.abort() is one.
 REFUSED_HEADER = "x-framerun-refused"
+# Every relay answer carries this: a service worker left registered for this origin
+# that meets another server here unregisters itself (sw.js).
+RELAY_HEADER = "x-framerun-relay"
 DESTINATION_HEADER = "x-framerun-destination"
 # Request headers that describe the hop to this server, not the page's request.
 _HOP_HEADERS = frozenset(
@@ -115,6 +119,15 @@ class PreviewServer:
         host, port = (str(part) for part in self._httpd.server_address[:2])
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}{PREFIX}/"
+
+    def host_allowed(self, host_header: str) -> bool:
+        """Whether a request's Host names this server (always, when it listens beyond
+        loopback: then the user chose which names reach it)."""
+        host, port = (str(part) for part in self._httpd.server_address[:2])
+        if not ipaddress.ip_address(host).is_loopback:
+            return True
+        names = {host, "localhost", "127.0.0.1", "[::1]", f"[{host}]"}
+        return host_header.lower() in {f"{name}:{port}" for name in names}
 
     @property
     def guard(self) -> PageGuard:
@@ -288,7 +301,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         url = urlsplit(self.path)
         try:
-            if url.path == PREFIX or url.path.startswith(PREFIX + "/"):
+            if not self.preview.host_allowed(self.headers.get("host", "")):
+                # A web page whose name was re-pointed at 127.0.0.1 (DNS rebinding) would
+                # otherwise read the project's files as its own origin.
+                self._send(421, {"content-type": "text/plain"}, b"unknown host")
+            elif url.path == PREFIX or url.path.startswith(PREFIX + "/"):
                 self._own(url.path.removeprefix(PREFIX), url.query)
             elif url.path == "/" and self._dest() == "document":
                 self._send(HTTPStatus.FOUND, {"location": f"{PREFIX}/"}, b"")
@@ -371,20 +388,21 @@ class _Handler(BaseHTTPRequestHandler):
                 headers=self._page_headers(),
                 body=self._body(),
                 resource_type=_RESOURCE_TYPES.get(dest, "other"),
-            )
+            ),
+            {RELAY_HEADER: "1"},
         )
 
-    def _answer(self, request: GuardRequest) -> None:
+    def _answer(self, request: GuardRequest, extra: Mapping[str, str] | None = None) -> None:
         answer = self.preview.answer(request)
         if answer.abort is not None:
             reason = next(
                 (r.reason for r in self.preview.guard.refusals if r.url == request.url),
                 "refused",
             )
-            headers = {"content-type": "text/plain", REFUSED_HEADER: answer.abort}
+            headers = {"content-type": "text/plain", REFUSED_HEADER: answer.abort, **(extra or {})}
             self._send(502, headers, f"refused by framerun: {reason}".encode())
             return
-        headers = {k.lower(): v for k, v in answer.headers.items()}
+        headers = {k.lower(): v for k, v in answer.headers.items()} | dict(extra or {})
         for hop in ("content-length", "transfer-encoding", "connection", "content-encoding"):
             headers.pop(hop, None)
         # The composition's own documents must not be cached: a variable change reloads them.

@@ -39,6 +39,11 @@ async function relay(request) {
     cache: "no-store",
     credentials: "omit",
   });
+  if (!answer.headers.has("x-framerun-relay")) {
+    // Another server listens here now: step aside for good.
+    self.registration.unregister();
+    return fetch(request);
+  }
   if (answer.headers.has("x-framerun-refused")) return Response.error();
   // A response made here keeps the request's URL, so relative URLs in a stylesheet
   // fetched from elsewhere resolve as they would in a render.
