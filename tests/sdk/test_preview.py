@@ -170,7 +170,10 @@ def test_the_page_guard_refuses_outside_urls(browser: Browser, tmp_path: Path) -
     port = outside.server_address[1]
     local, tls = (f"http://127.0.0.1:{port}/local.png", f"https://127.0.0.1:{port}/tls.png")
     plain = "http://93.184.215.14/plain.png"  # public, but not https: (never connected to)
+    socket_url = "wss://93.184.215.14/live"
     body = "".join(f'<img src="{url}">' for url in (local, tls, plain))
+    body += f'<script>new WebSocket("{socket_url}");</script>'
+
     project = write_composition(tmp_path / "leaky", body)
     try:
         with start_preview(project, port=0) as preview:
@@ -180,7 +183,7 @@ def test_the_page_guard_refuses_outside_urls(browser: Browser, tmp_path: Path) -
             page.wait_for_function(
                 "(urls) => urls.every((u) => "
                 "document.getElementById('problems').textContent.includes(u))",
-                arg=[local, tls, plain],
+                arg=[local, tls, plain, socket_url],
             )
             problems = page.locator("#problems").text_content() or ""
             page.close()
@@ -189,9 +192,10 @@ def test_the_page_guard_refuses_outside_urls(browser: Browser, tmp_path: Path) -
         outside.shutdown()
         outside.server_close()
     assert hits == []  # nothing reached the outside server
-    assert set(reasons) == {local, tls, plain}
+    assert set(reasons) == {local, tls, plain, socket_url}
     assert reasons[local] == reasons[tls] == "a loopback address"
     assert reasons[plain].startswith("plain http:")
+    assert reasons[socket_url].startswith("WebSockets are not allowed")
     assert all(url in problems for url in reasons)
 
 

@@ -47,7 +47,13 @@ from framerun_service.core.errors import FramerunError, InvalidConfigError, sett
 from framerun_service.render.composition import Composition, load_composition
 from framerun_service.render.htmlscan import scan
 from framerun_service.render.intravideo import prepare_intra_copies
-from framerun_service.render.netguard import SITE_ORIGIN, Fetcher, HttpsFetcher, display_url
+from framerun_service.render.netguard import (
+    SITE_ORIGIN,
+    Fetcher,
+    HttpsFetcher,
+    classify,
+    display_url,
+)
 from framerun_service.render.pageguard import GuardAnswer, GuardRequest, PageGuard
 from framerun_service.render.pageinit import config_script, init_script_paths, page_config
 from framerun_service.render.settings import EngineSettings, engine_settings
@@ -79,6 +85,12 @@ _RESOURCE_TYPES = {
     "style": "stylesheet", "audio": "media", "video": "media", "track": "media",
     "manifest": "manifest", "": "fetch", "empty": "fetch",
 }  # fmt: skip
+# WebSockets bypass service workers: the browser itself refuses the composition's, and
+# reports each to /__framerun/csp. Everything else connect-src covers is relayed (sw.js).
+SOCKET_POLICY = {
+    "content-security-policy": f"connect-src 'self' http: https: data: blob:; "
+    f"report-uri {PREFIX}/csp"
+}
 _DOCTYPE = re.compile(r"\A\s*<!doctype[^>]*>", re.IGNORECASE)
 
 
@@ -248,7 +260,12 @@ class PreviewServer:
             doctype = _DOCTYPE.match(text)
             at = doctype.end() if doctype else 0
         body = (text[:at] + scripts + text[at:]).encode("utf-8")
-        return GuardAnswer(answer.status, answer.headers, body)
+        return GuardAnswer(answer.status, {**answer.headers, **SOCKET_POLICY}, body)
+
+    def refuse_socket(self, url: str) -> None:
+        """A WebSocket the browser refused by SOCKET_POLICY: a render's guard refuses it too
+        (``PageGuard.websocket``), so it is listed with the guard's reason."""
+        self._guard.refuse(url, classify(url).reason, "websocket")
 
 
 def _bind(host: str, port: int, preview: PreviewServer) -> ThreadingHTTPServer:
@@ -334,6 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self.preview.composition_json())
         elif name == "api/refusals":
             self._json(200, {"refusals": self.preview.refusals()})
+        elif name == "csp" and self.command == "POST":
+            self._csp_report()
         elif name == "api/variables" and self.command == "POST":
             self._set_variables()
         else:
@@ -345,6 +364,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"content-type": "text/plain"}, b"not found")
             return
         self._send(200, {"content-type": "text/javascript"}, paths[int(index)].read_bytes())
+
+    def _csp_report(self) -> None:
+        try:
+            report = json.loads(self._body() or b"{}").get("csp-report", {})
+            blocked = str(report.get("blocked-uri", ""))
+        except (ValueError, AttributeError):
+            blocked = ""
+        if blocked.startswith(("ws:", "wss:")):
+            self.preview.refuse_socket(blocked)
+        self._send(204, {}, b"")
 
     def _set_variables(self) -> None:
         try:
