@@ -51,6 +51,7 @@ from framerun_service.render.netguard import (
     SITE_ORIGIN,
     Fetcher,
     HttpsFetcher,
+    Kind,
     classify,
     display_url,
 )
@@ -120,7 +121,8 @@ class PreviewServer:
         self._fetcher = fetcher or HttpsFetcher(
             timeout_s=self.settings.fetch_timeout_s, max_bytes=self.settings.max_fetch_bytes
         )
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the variables
+        self._files_lock = threading.Lock()  # answers from the project's files
         self._variables = dict(self.composition.variables)
         self._guard = self._new_guard()
         self._httpd = _bind(host, port, self)
@@ -226,8 +228,11 @@ class PreviewServer:
         if request.entry_navigation:
             self._guard = self._new_guard()  # a fresh page: its refusals start afresh
         guard = self._guard
-        with self._lock:  # one decoder set per page (videoframes.py) is not thread-safe
-            answer = guard.answer(request)
+        if classify(request.url).kind is Kind.FETCH:
+            answer = guard.answer(request)  # may take seconds: other requests go on meanwhile
+        else:
+            with self._files_lock:  # a page's video decoders (videoframes.py) are not shared
+                answer = guard.answer(request)
         if request.resource_type == "document" and answer.abort is None:
             answer = self._with_init_scripts(answer)
         return answer
