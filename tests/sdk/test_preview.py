@@ -96,7 +96,7 @@ def page(browser: Browser, server: PreviewServer) -> Iterator[Page]:
     page.close()
 
 
-def _shown(page: Page, frame: int) -> np.ndarray:
+def _shown(page: Page, frame: int, size: tuple[int, int] = (320, 240)) -> np.ndarray:
     """Frame ``frame`` as the preview shows it: scrubbed there, the iframe's pixels."""
     page.locator("#scrubber").fill(str(frame))  # a range input: fill sets it and fires input
     page.wait_for_function(
@@ -104,7 +104,7 @@ def _shown(page: Page, frame: int) -> np.ndarray:
         arg=frame,
     )
     box = page.locator("#frame-box iframe").bounding_box()
-    assert box is not None and (box["width"], box["height"]) == (320, 240)  # native size
+    assert box is not None and (box["width"], box["height"]) == size  # native size
     return png_pixels(page.locator("#frame-box iframe").screenshot(type="png"))
 
 
@@ -250,3 +250,25 @@ def test_a_request_for_another_host_name_is_refused(server: PreviewServer) -> No
         conn.request("GET", "/index.html", headers={"Host": host, "Sec-Fetch-Dest": "iframe"})
         assert conn.getresponse().status == status
         conn.close()
+
+
+def test_a_video_shows_the_picture_a_render_captures(browser: Browser, tmp_path: Path) -> None:
+    """<video> pictures come from the engine's decoder (videoframes.py), through the guard."""
+    project = Path(__file__).resolve().parents[2] / "examples" / "video"
+    if not (project / "clip.webm").exists():
+        pytest.fail("examples/video/clip.webm is missing: run scripts/vendor-js.sh (make setup)")
+    frame = 40
+    # PNGs: this clip's saturated colours cost H.264's 4:2:0 about 35 dB against the
+    # capture itself, so the video would measure the encoder, not the preview.
+    out = tmp_path / "one"
+    framerun.render(project, f"{out}/", quality="high", frames=(frame, frame + 1))
+    (png,) = sorted(out.glob("*.png"))
+    expected = png_pixels(png.read_bytes())
+    with start_preview(project, port=0) as preview:
+        page = browser.new_page(viewport={"width": 1100, "height": 700}, device_scale_factor=1)
+        page.goto(preview.url)
+        page.evaluate("() => window.framerunPreview.loaded")
+        shown = _shown(page, frame, size=(640, 360))
+        page.close()
+        assert preview.refusals() == []
+    assert psnr(shown, expected) >= 40, f"{psnr(shown, expected):.1f} dB"  # measured: equal

@@ -17,6 +17,7 @@ stands in for both:
                                             as in a render; a refusal is a network error
     /__framerun/init/<i>.js                 the runtime and the adapters
     /__framerun/api/…                       the composition, its variables, the refusals
+    /__framerun/video-frame/…               a <video>'s picture: the guard (videoframes.py)
     anything else                           ``PageGuard.answer`` for the same path on the
                                             site's virtual origin; HTML documents get the
                                             config and init scripts first in <head>
@@ -59,7 +60,12 @@ from framerun_service.render.pageguard import GuardAnswer, GuardRequest, PageGua
 from framerun_service.render.pageinit import config_script, init_script_paths, page_config
 from framerun_service.render.settings import EngineSettings, engine_settings
 from framerun_service.render.variables import resolve_variables
-from framerun_service.render.videoframes import VideoFrames, VideoInfo, servable_videos
+from framerun_service.render.videoframes import (
+    FRAME_PATH,
+    VideoFrames,
+    VideoInfo,
+    servable_videos,
+)
 
 __all__ = ["PREFIX", "PreviewServer"]
 
@@ -156,7 +162,8 @@ class PreviewServer:
             resolver=system_resolver,
             fetcher=self._fetcher,
             entry=self.composition.entry,
-            video_frames=VideoFrames(lossless=False),
+            # <video> pictures as PNG, as a --quality high render has them (videoframes.py).
+            video_frames=VideoFrames(lossless=True),
         )
 
     # ---- serving --------------------------------------------------------------------
@@ -327,6 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
                 # A web page whose name was re-pointed at 127.0.0.1 (DNS rebinding) would
                 # otherwise read the project's files as its own origin.
                 self._send(421, {"content-type": "text/plain"}, b"unknown host")
+            elif url.path.startswith(FRAME_PATH + "/"):
+                self._site(url)  # a <video>'s picture: the guard answers (videoframes.py)
             elif url.path == PREFIX or url.path.startswith(PREFIX + "/"):
                 self._own(url.path.removeprefix(PREFIX), url.query)
             elif url.path == "/" and self._dest() == "document":
