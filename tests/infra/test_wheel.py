@@ -119,6 +119,11 @@ def test_the_wheel_carries_what_its_extras_need_at_run_time(wheel: Path) -> None
         "framerun_service/render/adapters/hyperframes.js",
         "framerun_service/render/fontset.json",
         "framerun_service/render/fontset/inter-latin-400-normal.woff2",
+        # framerun preview's page and service worker
+        "framerun_service/render/previewui/index.html",
+        "framerun_service/render/previewui/preview.js",
+        "framerun_service/render/previewui/preview.css",
+        "framerun_service/render/previewui/sw.js",
     ):
         assert needed in names, f"{needed} is missing from {wheel.name}"
     packaged = zipfile.ZipFile(wheel).read("framerun/local/render.yaml")
