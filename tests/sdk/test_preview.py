@@ -272,3 +272,22 @@ def test_a_video_shows_the_picture_a_render_captures(browser: Browser, tmp_path:
         page.close()
         assert preview.refusals() == []
     assert psnr(shown, expected) >= 40, f"{psnr(shown, expected):.1f} dB"  # measured: equal
+
+
+def test_reloading_the_page_reads_the_edited_composition(browser: Browser, tmp_path: Path) -> None:
+    project = write_composition(tmp_path / "edited", "", fps="10", variables=VARIABLES)
+    with start_preview(project, port=0) as preview:
+        page = browser.new_page()
+        page.goto(preview.url)
+        page.evaluate("() => window.framerunPreview.loaded")
+        assert page.evaluate("() => window.framerunPreview.frames") == FRAMES
+        write_composition(project, "", fps="10", duration="2", variables=VARIABLES[:1])
+        page.reload()
+        page.evaluate("() => window.framerunPreview.loaded")
+        assert page.evaluate("() => window.framerunPreview.frames") == 2 * FRAMES
+        assert page.locator("[name=accent]").count() == 0  # no longer declared
+        (project / "index.html").write_text("<html><body>no root</body></html>")
+        page.reload()
+        page.wait_for_function("() => document.body.dataset.state === 'failed'")
+        assert "[INVALID_COMPOSITION]" in (page.locator("#problems").text_content() or "")
+        page.close()

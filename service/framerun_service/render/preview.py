@@ -55,6 +55,7 @@ from framerun_service.render.netguard import (
     Kind,
     classify,
     display_url,
+    system_resolver,
 )
 from framerun_service.render.pageguard import GuardAnswer, GuardRequest, PageGuard
 from framerun_service.render.pageinit import config_script, init_script_paths, page_config
@@ -155,8 +156,6 @@ class PreviewServer:
         return self._guard
 
     def _new_guard(self) -> PageGuard:
-        from framerun_service.render.netguard import system_resolver
-
         return PageGuard(
             self.composition.project_dir,
             resolver=system_resolver,
@@ -194,6 +193,16 @@ class PreviewServer:
         self.close()
 
     # ---- what the page asks -----------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read the entry's root attributes and declarations again, since the user edits
+        the composition while previewing it; values set in the form are kept."""
+        composition = load_composition(self.composition.project_dir, entry=self.composition.entry)
+        declared = {d.id for d in composition.declarations}
+        with self._lock:
+            kept = {k: v for k, v in self._variables.items() if k in declared}
+            self._variables, _ = resolve_variables(composition.declarations, kept, strict=False)
+            self.composition = composition
 
     def composition_json(self) -> dict[str, Any]:
         c = self.composition
@@ -362,6 +371,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "relay":
             self._relay(parse_qs(query).get("url", [""])[0])
         elif name == "api/composition":
+            try:
+                self.preview.reload()  # the preview page was (re)loaded: edits show
+            except FramerunError as exc:
+                self._json(exc.http_status, {"code": exc.code, "message": exc.cli_message})
+                return
             self._json(200, self.preview.composition_json())
         elif name == "api/refusals":
             self._json(200, {"refusals": self.preview.refusals()})

@@ -32,7 +32,9 @@
   function setState(s) { document.body.dataset.state = s; }
 
   async function main() {
-    state.comp = await (await fetch(PREFIX + "/api/composition")).json();
+    const reply = await fetch(PREFIX + "/api/composition");
+    state.comp = await reply.json();
+    if (!reply.ok) throw new Error(`${state.comp.message} [${state.comp.code}]`);
     const c = state.comp;
     api.frames = c.frames;
     $("about").textContent = `${c.entry} · ${c.width}×${c.height} · ${c.fpsText} fps · ` +
