@@ -49,6 +49,7 @@ from framerun.errors import WorkflowsAccessDeniedError as WorkflowsAccessDeniedE
 from framerun.errors import WorkflowsUnavailableError as WorkflowsUnavailableError
 from framerun.executions import ExecutionsApi as ExecutionsApi
 from framerun.executions import executions_client as executions_client
+from framerun.preview import start_preview as start_preview
 from framerun.progress_records import RenderErrorInfo as RenderErrorInfo
 from framerun.progress_records import RenderProgress as RenderProgress
 from framerun.render import render as render
@@ -129,5 +130,6 @@ __all__ = [
     "render_batch",
     "render_to_cloud_run",
     "resume_render",
+    "start_preview",
     "wait_for_render",
 ]

@@ -206,10 +206,12 @@ def _register_groups() -> None:
     from framerun.cli_cloudrun import cloudrun
     from framerun.cli_init import init
     from framerun.cli_local import local
+    from framerun.cli_preview import preview
 
     main.add_command(cloudrun)
     main.add_command(local)
     main.add_command(init)
+    main.add_command(preview)
 
 
 _register_groups()

@@ -127,6 +127,11 @@ def test_the_wheel_carries_what_its_extras_need_at_run_time(wheel: Path) -> None
         "framerun/templates/package.json",
         "framerun/templates/package-lock.json",
         "framerun/templates/hf-scenes/scenes/intro.html",
+        # framerun preview's page and service worker
+        "framerun_service/render/previewui/index.html",
+        "framerun_service/render/previewui/preview.js",
+        "framerun_service/render/previewui/preview.css",
+        "framerun_service/render/previewui/sw.js",
     ):
         assert needed in names, f"{needed} is missing from {wheel.name}"
     # `framerun init`'s templates are the examples themselves, without the vendored copies.

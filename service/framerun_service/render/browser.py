@@ -13,8 +13,7 @@ The browser binary, its flags and its version probe live in ``chrome.py``.
 from __future__ import annotations
 
 import contextlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +53,15 @@ from framerun_service.render.netguard import (
     system_resolver,
 )
 from framerun_service.render.pageguard import PageGuard
+from framerun_service.render.pageinit import config_script, init_script_paths, page_config
 from framerun_service.render.settings import EngineSettings, engine_settings
 from framerun_service.render.videoframes import (
-    FRAME_PATH,
     VideoFrames,
     VideoInfo,
     servable_videos,
 )
 
 __all__ = ["BrowserSession", "CompositionPage", "PageSpec"]
-RUNTIME_JS = Path(__file__).with_name("runtime.js")
-# One file per animation library, each registering itself with the runtime.
-ADAPTERS_DIR = Path(__file__).with_name("adapters")
 # ready() waits for fonts and images; bound it with the real clock (the page's is frozen).
 READY_JS = """(ms) => Promise.race([
   window.__framerun.ready(),
@@ -419,23 +415,18 @@ def _install_runtime(
 ) -> None:
     """Give every page of ``context`` the composition's config, the runtime and the adapters;
     ``posters`` are the site's videos the engine shows as posters (videoframes.py)."""
-    config = {
-        "fps": spec.fps,
-        "width": spec.width,
-        "height": spec.height,
-        "variables": spec.variables,
-        "seed": spec.seed,
-        "beginFrame": spec.begin_frame,
-        # The sources shown as posters (videoframes.py), by their path on the site origin.
-        "videoFrames": {
-            "path": FRAME_PATH,
-            "sources": {site_path: asdict(info) for site_path, info in posters.items()},
-        },
-    }
-    context.add_init_script(script=f"window.__FRAMERUN_CONFIG__ = {json.dumps(config)};")
-    context.add_init_script(path=str(RUNTIME_JS))
-    for adapter in sorted(ADAPTERS_DIR.glob("*.js")):
-        context.add_init_script(path=str(adapter))
+    config = page_config(
+        fps=spec.fps,
+        width=spec.width,
+        height=spec.height,
+        variables=spec.variables,
+        seed=spec.seed,
+        begin_frame=bool(spec.begin_frame),
+        posters=posters,
+    )
+    context.add_init_script(script=config_script(config))
+    for path in init_script_paths():
+        context.add_init_script(path=str(path))
 
 
 def _check_loaded(report: dict[str, Any], guard: PageGuard, errors: list[str]) -> None:

@@ -11,9 +11,10 @@ ASSET_FETCH_FAILED naming them. It knows nothing of seeking or capturing frames.
 
 from __future__ import annotations
 
-import contextlib
 import mimetypes
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -53,7 +54,7 @@ from framerun_service.render.site import (
 from framerun_service.render.subcomp import rewrite_asset_paths
 from framerun_service.render.videoframes import FRAME_PATH, VideoFrames, probe_video
 
-__all__ = ["PageGuard"]
+__all__ = ["GuardAnswer", "GuardRequest", "PageGuard"]
 
 IGNORED_MISSING = frozenset({"/favicon.ico"})
 # The HyperFrames adapter marks its fetches of sub-composition files with this header:
@@ -63,6 +64,39 @@ MAX_LISTED = 5
 
 
 MAX_RANGE_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class GuardRequest:
+    """A request the page made, as the guard needs it (from Playwright or from HTTP)."""
+
+    url: str  # on the virtual origins (netguard.SITE_ORIGIN, FONTS_ORIGIN) or outside
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
+    body: bytes | None = None
+    resource_type: str = ""  # Playwright's resource type ("document", "font", "media", …)
+    # The top frame's navigation: only then is the entry document compiled as the entry.
+    entry_navigation: bool = False
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+@dataclass(frozen=True)
+class GuardAnswer:
+    """The guard's answer: a response, or (``abort`` set) a network error for the page."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    abort: str | None = None  # Playwright's error code: "blockedbyclient", "failed"
+
+    @classmethod
+    def refused(cls, abort: str) -> GuardAnswer:
+        return cls(0, {}, b"", abort)
+
+
+NOT_FOUND = GuardAnswer(404, {}, b"not found")
 
 
 class PageGuard:
@@ -107,42 +141,61 @@ class PageGuard:
         page.on("console", self.console)
 
     def route(self, route: Route) -> None:
+        """Playwright's side: the request's answer from :meth:`answer`, fulfilled or aborted."""
         request = route.request
-        decision = classify(request.url)
         try:
-            if decision.kind is Kind.SITE:
-                self._serve_site(route)
-            elif decision.kind is Kind.FONTS:
-                self._serve_font(route)
-            elif decision.kind is Kind.FETCH:
-                self._fetch(route)
+            answer = self.answer(
+                GuardRequest(
+                    url=request.url,
+                    method=request.method,
+                    headers=request.headers,
+                    body=request.post_data_buffer,
+                    resource_type=request.resource_type,
+                    entry_navigation=(
+                        request.is_navigation_request() and request.frame.parent_frame is None
+                    ),
+                )
+            )
+            if answer.abort is not None:
+                route.abort(answer.abort)
             else:
-                self.refuse(request.url, decision.reason, request.resource_type)
-                route.abort("blockedbyclient")
-        except OSError as exc:  # a site file that vanished or is unreadable
-            self.refuse(request.url, f"could not be read ({exc.strerror or exc})")
-            with contextlib.suppress(Error):
-                route.abort("failed")
+                route.fulfill(status=answer.status, headers=answer.headers, body=answer.body)
         except Error:
             pass  # the page closed while the answer was on its way
 
-    def _serve_site(self, route: Route) -> None:
-        request = route.request
+    def answer(self, request: GuardRequest) -> GuardAnswer:
+        """What the page gets for ``request``: the one place the guard's rules are applied.
+
+        The render's Playwright route and the preview's HTTP server (``preview.py``)
+        both answer through here, so a preview loads exactly what a render loads.
+        """
+        decision = classify(request.url)
+        try:
+            if decision.kind is Kind.SITE:
+                return self._serve_site(request)
+            if decision.kind is Kind.FONTS:
+                return self._serve_font(request)
+            if decision.kind is Kind.FETCH:
+                return self._fetch(request)
+            self.refuse(request.url, decision.reason, request.resource_type)
+            return GuardAnswer.refused("blockedbyclient")
+        except OSError as exc:  # a site file that vanished or is unreadable
+            self.refuse(request.url, f"could not be read ({exc.strerror or exc})")
+            return GuardAnswer.refused("failed")
+
+    def _serve_site(self, request: GuardRequest) -> GuardAnswer:
         url = urlsplit(request.url)
         url_path = unquote(url.path)
         if url_path.startswith(FRAME_PATH + "/"):
-            self._serve_video_frame(route, url_path.removeprefix(FRAME_PATH), url.query)
-            return
+            return self._serve_video_frame(request, url_path.removeprefix(FRAME_PATH), url.query)
         path = resolve_site_path(self.project_dir, url_path)
         if path is None:
             if url_path not in IGNORED_MISSING:
                 self.refuse(request.url, "not in the composition folder", request.resource_type)
-            route.fulfill(status=404, body=b"not found")
-            return
+            return NOT_FOUND
         compiled = self._compiled(request, path, url_path)
         if compiled is not None:
-            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=compiled)
-            return
+            return GuardAnswer(200, {"content-type": "text/html; charset=utf-8"}, compiled)
         if (
             request.resource_type == "media"
             and path.suffix.lower() in VIDEO_SUFFIXES
@@ -155,24 +208,21 @@ class PageGuard:
             "accept-ranges": "bytes",
         }
         try:
-            span = byte_range(request.headers.get("range"), size)
+            span = byte_range(request.header("range"), size)
         except RangeNotSatisfiableError:
-            route.fulfill(status=416, headers={"content-range": f"bytes */{size}"}, body=b"")
-            return
+            return GuardAnswer(416, {"content-range": f"bytes */{size}"}, b"")
         if span is None:
-            route.fulfill(status=200, headers=headers, body=path.read_bytes())
-            return
+            return GuardAnswer(200, headers, path.read_bytes())
         first, last = span
         # Media asks for "bytes=N-" at every seek; the rest of a big file each time would
         # cross Playwright's pipe as base64 again and again. A shorter answer is valid
         # HTTP, and the media cache asks for more when it needs it.
         last = min(last, first + MAX_RANGE_BYTES - 1)
         headers["content-range"] = f"bytes {first}-{last}/{size}"
-        route.fulfill(status=206, headers=headers, body=read_range(path, first, last))
+        return GuardAnswer(206, headers, read_range(path, first, last))
 
-    def _serve_video_frame(self, route: Route, site_path: str, query: str) -> None:
+    def _serve_video_frame(self, request: GuardRequest, site_path: str, query: str) -> GuardAnswer:
         """A ``<video>``'s picture at ``?t=`` seconds into the source (videoframes.py)."""
-        request = route.request
         path = resolve_site_path(self.project_dir, site_path)
         try:
             t = float(parse_qs(query)["t"][0])
@@ -181,22 +231,15 @@ class PageGuard:
             body = self.video_frames.picture(path, t)
         except (KeyError, ValueError, av.FFmpegError) as exc:
             self.refuse(request.url, f"no picture of the video ({exc})", request.resource_type)
-            route.fulfill(status=404, body=b"not found")
-            return
-        route.fulfill(
-            status=200, headers={"content-type": self.video_frames.content_type}, body=body
-        )
+            return NOT_FOUND
+        return GuardAnswer(200, {"content-type": self.video_frames.content_type}, body)
 
-    def _compiled(self, request: Request, path: Path, url_path: str) -> bytes | None:
+    def _compiled(self, request: GuardRequest, path: Path, url_path: str) -> bytes | None:
         """The entry document or a sub-composition file with the font rules applied, else None."""
         if path.suffix.lower() not in (".html", ".htm"):
             return None
-        entry = (
-            request.is_navigation_request()
-            and request.frame.parent_frame is None
-            and url_path.lstrip("/") == self.entry
-        )
-        if not entry and request.headers.get(COMPOSITION_HEADER) != "1":
+        entry = request.entry_navigation and url_path.lstrip("/") == self.entry
+        if not entry and request.header(COMPOSITION_HEADER) != "1":
             return None
         try:
             text = path.read_text(encoding="utf-8")
@@ -209,27 +252,24 @@ class PageGuard:
     def _site_has(self, rel: str) -> bool:
         return resolve_site_path(self.project_dir, rel) is not None
 
-    def _serve_font(self, route: Route) -> None:
-        request = route.request
+    def _serve_font(self, request: GuardRequest) -> GuardAnswer:
         path = face_path(unquote(urlsplit(request.url).path).lstrip("/"))
         if path is None:
             self.refuse(request.url, "not a bundled font face", request.resource_type)
-            route.fulfill(status=404, body=b"not found")
-            return
-        route.fulfill(
-            status=200,
-            headers={"content-type": "font/woff2", "access-control-allow-origin": "*"},
-            body=path.read_bytes(),
+            return NOT_FOUND
+        return GuardAnswer(
+            200,
+            {"content-type": "font/woff2", "access-control-allow-origin": "*"},
+            path.read_bytes(),
         )
 
-    def _fetch(self, route: Route) -> None:
-        request = route.request
+    def _fetch(self, request: GuardRequest) -> GuardAnswer:
         try:
             response = guarded_fetch(
                 request.method,
                 request.url,
                 list(request.headers.items()),
-                request.post_data_buffer,
+                request.body,
                 resolver=self.resolver,
                 fetcher=self.fetcher,
             )
@@ -238,11 +278,10 @@ class PageGuard:
                 exc.reason if exc.url == request.url else f"redirects to {exc.url}: {exc.reason}"
             )
             self.refuse(request.url, reason, request.resource_type)
-            route.abort("blockedbyclient")
-            return
+            return GuardAnswer.refused("blockedbyclient")
         if response.status >= 400:
             self.refuse(request.url, f"answered HTTP {response.status}", request.resource_type)
-        route.fulfill(status=response.status, headers=dict(response.headers), body=response.body)
+        return GuardAnswer(response.status, dict(response.headers), response.body)
 
     def websocket(self, ws: WebSocketRoute) -> None:
         # Not connected to the server: the page gets a closed socket.
