@@ -589,8 +589,11 @@ def test_cloudrun_render_flags_set_the_config(
 ) -> None:
     from framerun.cli_cloudrun import _with_format
 
-    kwargs = {"output_key": None, "video_format": None, "codec": None, "transparent": False}
-    assert _with_format(config, **{**kwargs, **flags}) == expected
+    # The output's names: --output-key (and -o, which names the download) choose the format.
+    flags = dict(flags)
+    names = [flags.pop("output_key")] if "output_key" in flags else []
+    kwargs = {"video_format": None, "codec": None, "transparent": False}
+    assert _with_format(config, names=names, **{**kwargs, **flags}) == expected
 
 
 def test_cloudrun_render_refuses_a_key_of_another_format() -> None:
@@ -598,5 +601,5 @@ def test_cloudrun_render_refuses_a_key_of_another_format() -> None:
 
     with pytest.raises(InvalidConfigError, match=r"name it \.tar"):
         _with_format(
-            {}, output_key="v/a.mp4", video_format="png-sequence", codec=None, transparent=False
+            {}, names=["v/a.mp4"], video_format="png-sequence", codec=None, transparent=False
         )

@@ -223,6 +223,8 @@ def test_cli_serves_until_ctrl_c(project: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A child that does not stop dumps its threads' stacks on SIGABRT (below).
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     try:
         assert proc.stdout is not None
@@ -231,7 +233,12 @@ def test_cli_serves_until_ctrl_c(project: Path) -> None:
         with urllib.request.urlopen(url, timeout=10) as reply:
             assert b"framerun preview" in reply.read()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            out, err = proc.communicate(timeout=10)
+            raise AssertionError(f"Ctrl-C did not stop the preview; its stacks:\n{err}") from None
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)

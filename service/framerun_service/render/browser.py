@@ -292,6 +292,10 @@ class BrowserSession:
             raise _classify(exc, "opening a page") from None
         try:
             return self._load(context, spec, known, posters)
+        except Error as exc:  # a Playwright call no step classified (the browser died, …)
+            with contextlib.suppress(Error):
+                context.close()
+            raise _classify(exc, "opening a page") from None
         except BaseException:
             with contextlib.suppress(Error):
                 context.close()
