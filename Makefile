@@ -34,7 +34,7 @@ demo: setup
 	$(PY) examples/render_hello_cloud.py
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # soak: the reliability suite scaled up (every fault 5×, 24 renders at once,
 # 3000 fuzzed requests, random seeds); its figures go to out/reliability-figures-soak.json.
