@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,10 @@ def preview(project: Path, composition: str, port: int, host: str, no_open: bool
         for warning in c.warnings:
             click.echo(f"warning: {warning}", err=True)
 
+    # Ctrl-C is how a preview ends, so it must raise KeyboardInterrupt even when this
+    # process inherited SIGINT ignored (Python then installs no handler): a test suite's
+    # worker, a job started with `&`, … left the preview unstoppable but by SIGKILL.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         serve_preview(
             project,
