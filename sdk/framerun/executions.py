@@ -169,6 +169,10 @@ def _translate(exc: Exception, action: str, name: str) -> FramerunError | None:
         )
     if isinstance(exc, api.InvalidArgument):
         return InvalidRequestError(f"the Executions API refused to {action} {name}: {exc.message}")
+    if isinstance(exc, api.FailedPrecondition):  # e.g. cancelling an execution that ended
+        return InvalidInputError(
+            f"cannot {action} {name} ({exc.message}); `framerun cloudrun progress` shows its state"
+        )
     if isinstance(
         exc,
         api.ServiceUnavailable

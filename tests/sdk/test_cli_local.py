@@ -101,6 +101,12 @@ def test_render_downloads_the_video_and_renders_list_get_and_delete_it(
     assert _json(_cli(state_dir, "renders", "get", rid, "--json")) == row
     progress = _cli(state_dir, "progress", row["executionName"])
     assert progress.exit_code == 0 and "succeeded" in progress.output
+    # Cancelling a render that has ended is the caller's mistake: one line, exit 2.
+    cancel = _cli(state_dir, "cancel", row["executionName"])
+    assert cancel.exit_code == 2, cancel.output
+    assert "already SUCCEEDED" in cancel.stderr and cancel.stderr.rstrip().endswith(
+        "[INVALID_INPUT]"
+    )
 
     target = CloudRunTarget.local(state_dir)
     with owned_storage(None, target) as store:
