@@ -68,9 +68,7 @@ def download(
     exists (pass ``overwrite=True``) or its folder is missing or not writable.
     ``storage`` is the seam for tests; otherwise one is built for ``target``.
     """
-    from framerun_service.core.storage_errors import translated
-
-    bucket, key = parse_gs_uri(output_uri)
+    _, key = parse_gs_uri(output_uri)
     path = Path(dest)
     if path.is_dir():
         path = path / PurePosixPath(key).name
@@ -92,10 +90,7 @@ def download(
                 )
                 if on_progress is not None:
                     on_progress(0, total)
-                blob = store.client.bucket(bucket).blob(key)
-                with translated(output_uri, "read"):
-                    # Raw bytes, checksum verified against the object's md5/crc32c.
-                    blob.download_to_file(writer, raw_download=True, timeout=60)
+                store.download_into(output_uri, writer)
             # mkstemp makes the file 0600; a downloaded video gets the mode a new file would.
             os.chmod(tmp_name, 0o666 & ~_umask())
             _move_into_place(tmp_name, path, overwrite=overwrite)

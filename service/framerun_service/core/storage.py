@@ -18,6 +18,7 @@ fault ``StorageUnavailableError`` (retryable), refused credentials
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -151,17 +152,27 @@ class Storage:
         it only once complete and checksum-verified, so a failed or interrupted
         download never leaves a truncated file where a good one is expected.
         """
-        blob = self._blob(uri)
+        parse_gs_uri(uri)  # a malformed URI fails before a temporary file exists
         dest = Path(path)
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as fh, translated(uri, "read"):
-                blob.download_to_file(fh, retry=self._retry, timeout=self._timeout)
+            with os.fdopen(fd, "wb") as fh:
+                self.download_into(uri, fh)
             os.replace(tmp_name, dest)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
             raise
+
+    def download_into(self, uri: str, fh: IO[bytes] | io.RawIOBase) -> None:
+        """Stream the object into an open file, checksum-verified, under the retry policy.
+
+        The one download path: :meth:`download_to` and the SDK's ``framerun.download``
+        (which counts the bytes and places the file by its own rules) both call it.
+        """
+        blob = self._blob(uri)
+        with translated(uri, "read"):
+            blob.download_to_file(fh, retry=self._retry, timeout=self._timeout)
 
     def stat(self, uri: str) -> ObjectInfo | None:
         """The object's size, generation, metadata and checksums; None if absent."""
