@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from framerun_service.core.errors import PlanHashMismatchError
 from framerun_service.core.storage import Storage
 
-if TYPE_CHECKING:  # Playwright loads when the first request needs a browser
+if TYPE_CHECKING:  # the browser machinery loads when the first request needs it
     from framerun_service.render.browser import BrowserSession
     from framerun_service.render.pagepool import PageThreads
 

@@ -169,7 +169,7 @@ def run_cli(tmp_path: Path, case: BadInput, extra_env: dict[str, str] | None = N
     fake_chrome.write_text(f'#!/bin/sh\ntouch "{marker}"\nexit 1\n')
     fake_chrome.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMERUN_")}
-    env.update(FRAMERUN_CHROME=str(fake_chrome), TMPDIR=str(temp_dir), **(extra_env or {}))
+    env.update({"FRAMERUN_CHROME": str(fake_chrome), "TMPDIR": str(temp_dir), **(extra_env or {})})
     places = {
         "{project}": project_dir,
         "{out}": out_dir / "video.mp4",
@@ -233,17 +233,24 @@ def test_fake_browser_detects_a_launch(tmp_path: Path) -> None:
     assert list(run.out_dir.iterdir()) == []
 
 
-def test_a_driver_that_cannot_start_is_a_typed_error(tmp_path: Path) -> None:
-    """Node refuses some NODE_OPTIONS, and Playwright then raises a bare Exception from
-    deep in its transport: the user gets one line saying what to check, not that."""
+def test_a_browser_that_cannot_start_is_a_typed_error_naming_its_complaint(
+    tmp_path: Path,
+) -> None:
+    """A browser that exits at start (a bad flag, a missing library) says why on stderr:
+    the user gets one typed line carrying that reason, not a hang or a traceback."""
+    chrome = tmp_path / "complaining-chrome"
+    chrome.write_text(
+        "#!/bin/sh\necho 'error while loading shared libraries: libfoo.so' >&2\nexit 127\n"
+    )
+    chrome.chmod(0o755)
     run = run_cli(
         tmp_path,
         BadInput(("{project}", "-o", "{out}", "-q"), "", ()),
-        extra_env={"NODE_OPTIONS": "--optimize-for-size"},
+        extra_env={"FRAMERUN_CHROME": str(chrome)},
     )
     assert "Traceback" not in run.stderr, run.stderr
     assert run.returncode != 0
-    line = run.stderr.splitlines()[-1]  # after node's own complaint, which says which option
+    line = run.stderr.splitlines()[-1]
     assert line.startswith("error: ") and line.endswith("[BROWSER_CRASHED]"), line
-    assert "driver did not start" in line and "NODE_OPTIONS" in line
+    assert "did not start" in line and "libfoo.so" in line and "FRAMERUN_CHROME" in line
     assert list(run.out_dir.iterdir()) == []

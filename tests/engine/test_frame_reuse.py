@@ -86,7 +86,7 @@ def _draw(
 ) -> tuple[list[np.ndarray], BeginFrameCapture]:
     page = session.open(PageSpec(project, "index.html", 320, 240, 30.0, {}, begin_frame=True))
     try:
-        page.frames = capture(page.cdp.send, 30.0)
+        page.frames = capture(page.page.send, 30.0)
         frames = []
         for frame in range(FRAMES):
             page.seek(frame)

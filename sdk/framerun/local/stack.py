@@ -437,9 +437,9 @@ def _kill(
     """Stop a component and everything it started, letting each clean up after itself.
 
     The leader goes first and alone: gunicorn then stops its worker, which closes
-    its browsers through Playwright, and Playwright deletes their profile folders.
-    Signalling the whole group at once killed the Playwright drivers mid-cleanup
-    and left ``playwright_chromiumdev_profile-*`` folders in the temp folder.
+    its browsers and deletes their profile folders (render/cdp.py). Signalling the
+    whole group at once killed the browsers' owners mid-cleanup and left profile
+    folders in the temp folder.
     Whatever is left gets SIGTERM, then SIGKILL after a grace period. The grace
     periods are arguments so a test of the stubborn case need not wait 15 s.
     """

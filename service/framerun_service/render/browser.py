@@ -1,4 +1,4 @@
-"""chrome-headless-shell through Playwright: one warm browser, a fresh page per chunk.
+"""chrome-headless-shell over CDP: one warm browser, a fresh page per chunk.
 
 The page is served from a virtual HTTPS origin by request interception
 (``pageguard.py``), so site files load like a real web site. Every other request
@@ -7,24 +7,15 @@ fails the render with ASSET_FETCH_FAILED), declared fonts must load
 (FONT_FETCH_FAILED, never a fallback font) and WebGL must be SwiftShader
 (BROWSER_GPU_NOT_SOFTWARE), so pixels do not depend on the machine. The checks
 run when a page opens and after every seek, before its frame is captured.
-The browser binary, its flags and its version probe live in ``chrome.py``.
+The browser binary, its flags and its version probe live in ``chrome.py``; the
+DevTools pipe in ``cdp.py``; a page's set-up and interception in ``cdppage.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Error,
-    Page,
-    Playwright,
-    sync_playwright,
-)
 
 from framerun_service.core.errors import (
     BrowserCrashedError,
@@ -32,6 +23,13 @@ from framerun_service.core.errors import (
     PageScriptError,
 )
 from framerun_service.render.beginframe import BeginFrameCapture, capture_method
+from framerun_service.render.cdp import (
+    CdpError,
+    CdpTimeoutError,
+    Chrome,
+    TargetClosedError,
+)
+from framerun_service.render.cdppage import PageTarget
 from framerun_service.render.checks import (
     PAGE_CHECK_JS,
     PREROLL_JS,
@@ -110,8 +108,7 @@ class PageSpec:
 class CompositionPage:
     """A loaded composition: seek to a time, then capture."""
 
-    page: Page
-    cdp: Any
+    page: PageTarget
     spec: PageSpec
     settings: EngineSettings
     guard: PageGuard
@@ -149,7 +146,7 @@ class CompositionPage:
         with page_deadline(self.settings.seek_timeout_s) as expired:
             try:
                 state = self.page.evaluate(script, arg)
-            except Error as exc:
+            except CdpError as exc:
                 if expired.is_set():
                     raise _overran(doing, "FRAMERUN_SEEK_TIMEOUT_S") from None
                 raise _classify(exc, doing) from None
@@ -168,7 +165,7 @@ class CompositionPage:
         """Run a JS function in the page; browser failures become framerun errors."""
         try:
             return self.page.evaluate(expression, arg)
-        except Error as exc:
+        except CdpError as exc:
             raise _classify(exc, "evaluating a script in the page") from None
 
     def check(self) -> None:
@@ -198,14 +195,13 @@ class CompositionPage:
             params: dict[str, Any] = {"format": fmt, "optimizeForSpeed": True}
             if fmt == "jpeg":
                 params["quality"] = jpeg_quality
-            data = self.cdp.send("Page.captureScreenshot", params)["data"]
-        except Error as exc:
+            data = self.page.send("Page.captureScreenshot", params)["data"]
+        except CdpError as exc:
             raise _classify(exc, "capture") from None
         return base64.b64decode(data)
 
     def close(self) -> None:
-        with contextlib.suppress(Error):
-            self.page.context.close()
+        self.page.close()
         self.guard.video_frames.close()
 
 
@@ -213,7 +209,8 @@ class BrowserSession:
     """A warm browser reused across chunks; each chunk gets a fresh context and page.
 
     ``resolver`` and ``fetcher`` are the network guard's seam: tests pass fakes to
-    simulate DNS answers and redirects without a network.
+    simulate DNS answers and redirects without a network. A session belongs to one
+    thread at a time (a page thread, pagepool.py); several sessions run side by side.
     """
 
     def __init__(
@@ -228,34 +225,30 @@ class BrowserSession:
         self.fetcher = fetcher or HttpsFetcher(
             timeout_s=self.settings.fetch_timeout_s, max_bytes=self.settings.max_fetch_bytes
         )
-        self._pw: Playwright | None = None
         # One browser per way of drawing: a beginFrame browser cannot screenshot
         # ordinary pages (chrome.py), so each kind of page gets its own.
-        self._browsers: dict[bool, Browser] = {}
-        self._renderers: dict[bool, tuple[Browser, str | None]] = {}  # probed, per browser
+        self._browsers: dict[bool, Chrome] = {}
+        self._renderers: dict[bool, tuple[Chrome, str | None]] = {}  # probed, per browser
 
-    def _ensure(self, begin_frame: bool = True) -> Browser:
+    def _ensure(self, begin_frame: bool = True) -> Chrome:
         browser = self._browsers.get(begin_frame)
-        if browser is None or not browser.is_connected():
+        if browser is None or not browser.connected:
+            if browser is not None:
+                browser.close()  # reap the dead one and delete its profile
             browser_version(self.settings.chrome_path)  # clear error if missing
-            if self._pw is None:
-                self._pw = _start_driver()
-            browser = self._pw.chromium.launch(
-                executable_path=self.settings.chrome_path,
-                args=[
-                    *CHROME_ARGS,
-                    *(BEGIN_FRAME_ARGS if begin_frame else ()),
-                    *self.settings.extra_chrome_args,
-                ],
+            args = (
+                *CHROME_ARGS,
+                *(BEGIN_FRAME_ARGS if begin_frame else ()),
+                *self.settings.extra_chrome_args,
             )
-            self._browsers[begin_frame] = browser
+            browser = self._browsers[begin_frame] = _launch(self.settings.chrome_path, args)
         return browser
 
     def launch(self, begin_frame: bool = True) -> None:
         """Start the browser now (a warm-up, while something else runs), not at first use."""
         self._ensure(begin_frame)
 
-    def _check_renderer(self, page: Page, browser: Browser, begin_frame: bool) -> str:
+    def _check_renderer(self, page: PageTarget, browser: Chrome, begin_frame: bool) -> str:
         """The WebGL renderer, checked to be SwiftShader; probed once per browser launch,
         on ``page`` while it is still blank.
 
@@ -266,7 +259,7 @@ class BrowserSession:
         if known is None or known[0] is not browser:
             try:
                 known = self._renderers[begin_frame] = (browser, page.evaluate(RENDERER_JS))
-            except Error as exc:
+            except CdpError as exc:
                 raise _classify(exc, "checking the WebGL renderer") from None
         return check_gpu_renderer(known[1])
 
@@ -277,38 +270,6 @@ class BrowserSession:
         prepare_intra_copies(spec.project_dir, shown_as_posters=posters)
         begin_frame = bool(spec.begin_frame)  # decided by __post_init__
         browser = self._ensure(begin_frame)
-        try:
-            known = _context_ids(browser) if begin_frame else set()
-            context = browser.new_context(
-                viewport={"width": spec.width, "height": spec.height},
-                # Dates and number formats must not depend on the worker's locale.
-                timezone_id="UTC",
-                locale="en-US",
-                device_scale_factor=1,
-                # A service worker's requests would bypass the request guard.
-                service_workers="block",
-            )
-        except Error as exc:
-            raise _classify(exc, "opening a page") from None
-        try:
-            return self._load(context, spec, known, posters)
-        except Error as exc:  # a Playwright call no step classified (the browser died, …)
-            with contextlib.suppress(Error):
-                context.close()
-            raise _classify(exc, "opening a page") from None
-        except BaseException:
-            with contextlib.suppress(Error):
-                context.close()
-            raise
-
-    def _load(
-        self,
-        context: BrowserContext,
-        spec: PageSpec,
-        known: set[str],
-        posters: dict[str, VideoInfo],
-    ) -> CompositionPage:
-        _install_runtime(context, spec, posters)
         guard = PageGuard(
             spec.project_dir,
             resolver=self.resolver,
@@ -316,41 +277,60 @@ class BrowserSession:
             entry=spec.entry,
             video_frames=VideoFrames(lossless=spec.lossless),
         )
-        page = _begin_frame_page(context, spec, known) if spec.begin_frame else context.new_page()
-        assert context.browser is not None
-        renderer = self._check_renderer(page, context.browser, bool(spec.begin_frame))
-        guard.attach(context, page)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        cdp = context.new_cdp_session(page)
+        try:
+            page = PageTarget(
+                browser,
+                width=spec.width,
+                height=spec.height,
+                begin_frame=begin_frame,
+                scripts=_page_scripts(spec, posters),
+                listener=guard,
+            )
+        except CdpError as exc:
+            guard.video_frames.close()
+            raise _classify(exc, "opening a page") from None
+        try:
+            return self._load(page, browser, spec, guard)
+        except CdpError as exc:  # a call no step classified (the browser died, …)
+            page.close()
+            guard.video_frames.close()
+            raise _classify(exc, "opening a page") from None
+        except BaseException:
+            page.close()
+            guard.video_frames.close()
+            raise
+
+    def _load(
+        self, page: PageTarget, browser: Chrome, spec: PageSpec, guard: PageGuard
+    ) -> CompositionPage:
+        renderer = self._check_renderer(page, browser, bool(spec.begin_frame))
         if spec.transparent:
-            cdp.send(
+            page.send(
                 "Emulation.setDefaultBackgroundColorOverride",
                 {"color": {"r": 0, "g": 0, "b": 0, "a": 0}},
             )
         report = self._navigate(page, spec, guard)
-        _check_loaded(report, guard, errors)
-        page.set_default_timeout(self.settings.seek_timeout_s * 1000)
+        _check_loaded(report, guard, page.errors)
         fonts = loaded_families(report["loaded"])
-        frames = BeginFrameCapture(cdp.send, spec.fps) if spec.begin_frame else None
-        return CompositionPage(page, cdp, spec, self.settings, guard, renderer, fonts, frames)
+        frames = BeginFrameCapture(page.send, spec.fps) if spec.begin_frame else None
+        return CompositionPage(page, spec, self.settings, guard, renderer, fonts, frames)
 
-    def _navigate(self, page: Page, spec: PageSpec, guard: PageGuard) -> dict[str, Any]:
+    def _navigate(self, page: PageTarget, spec: PageSpec, guard: PageGuard) -> dict[str, Any]:
         """Go to the entry, wait until it is ready and return the page check's report."""
-        timeout_ms = self.settings.load_timeout_s * 1000
+        timeout_s = self.settings.load_timeout_s
+        timeout_ms = timeout_s * 1000
         # READY_JS gives up by itself after the load timeout, unless the page's own
         # code never yields: the deadline (after goto and ready both could) covers that.
-        with page_deadline(2 * self.settings.load_timeout_s + 5) as expired:
+        with page_deadline(2 * timeout_s + 5) as expired:
             try:
-                page.goto(f"{SITE_ORIGIN}/{spec.entry}", wait_until="load", timeout=timeout_ms)
-                # Polled on a timer: the default polls on animation frames, which a
-                # beginFrame page only draws when asked.
-                page.wait_for_function("() => !!window.__framerun", timeout=timeout_ms, polling=20)
+                page.navigate(f"{SITE_ORIGIN}/{spec.entry}", timeout=timeout_s)
+                # Polled on a timer: a beginFrame page only draws when asked.
+                page.wait_for("() => !!window.__framerun", timeout=timeout_s)
                 page.evaluate(READY_JS, timeout_ms)
                 if spec.transparent:
                     page.evaluate(TRANSPARENT_BACKGROUND_JS)
-                report = page.evaluate(PAGE_CHECK_JS, timeout_ms)
-            except Error as exc:
+                report: dict[str, Any] = page.evaluate(PAGE_CHECK_JS, timeout_ms)
+            except CdpError as exc:
                 error = (
                     _overran(f"loading '{spec.entry}'", "FRAMERUN_LOAD_TIMEOUT_S")
                     if expired.is_set()
@@ -364,61 +344,39 @@ class BrowserSession:
 
     @property
     def version(self) -> str:
-        return self._ensure().version
+        """The running browser's version, e.g. ``156.0.8078.114``."""
+        product = self._ensure().browser.send("Browser.getVersion")["product"]
+        return str(product).split("/", 1)[-1]
 
     def close(self) -> None:
         for browser in self._browsers.values():
-            with contextlib.suppress(Error):
-                browser.close()
-        if self._pw is not None:
-            self._pw.stop()
+            browser.close()
         self._browsers = {}
-        self._pw = None
         self._renderers.clear()
 
 
-def _context_ids(browser: Browser) -> set[str]:
-    cdp = browser.new_browser_cdp_session()
+def _launch(path: str, args: tuple[str, ...]) -> Chrome:
+    """A browser, answering on its DevTools pipe; one that dies at start says why."""
     try:
-        return set(cdp.send("Target.getBrowserContexts")["browserContextIds"])
-    finally:
-        cdp.detach()
-
-
-def _begin_frame_page(context: BrowserContext, spec: PageSpec, known: set[str]) -> Page:
-    """A page of ``context`` that draws only on beginFrame.
-
-    Playwright has no option for it, so the page is created over CDP in the
-    context (the one browser context that appeared when ``context`` was made,
-    since ``known`` held the ones before) and Playwright adopts it as it adopts
-    any page of its contexts: routes, init scripts and viewport included.
-    """
-    browser = context.browser
-    assert browser is not None
-    (context_id,) = _context_ids(browser) - known
-    cdp = browser.new_browser_cdp_session()
+        browser = Chrome(path, args)
+    except OSError as exc:
+        raise BrowserCrashedError(f"the browser at {path} did not start ({exc})") from None
     try:
-        with context.expect_page() as created:
-            cdp.send(
-                "Target.createTarget",
-                {
-                    "url": "about:blank",
-                    "browserContextId": context_id,
-                    "enableBeginFrameControl": True,
-                    "width": spec.width,
-                    "height": spec.height,
-                },
-            )
-    finally:
-        cdp.detach()
-    return created.value
+        browser.browser.send("Browser.getVersion", timeout=30)
+    except CdpError:
+        log = browser.launch_log().strip().splitlines()
+        browser.close()
+        raise BrowserCrashedError(
+            f"the browser at {path} did not start: {log[-1] if log else 'no output'}; "
+            "check FRAMERUN_CHROME and FRAMERUN_CHROME_ARGS"
+        ) from None
+    return browser
 
 
-def _install_runtime(
-    context: BrowserContext, spec: PageSpec, posters: dict[str, VideoInfo]
-) -> None:
-    """Give every page of ``context`` the composition's config, the runtime and the adapters;
-    ``posters`` are the site's videos the engine shows as posters (videoframes.py)."""
+def _page_scripts(spec: PageSpec, posters: dict[str, VideoInfo]) -> list[str]:
+    """What every frame of the page runs first: the composition's config, the runtime
+    and the adapters; ``posters`` are the site's videos the engine shows as posters
+    (videoframes.py)."""
     config = page_config(
         fps=spec.fps,
         width=spec.width,
@@ -428,9 +386,10 @@ def _install_runtime(
         begin_frame=bool(spec.begin_frame),
         posters=posters,
     )
-    context.add_init_script(script=config_script(config))
+    scripts = [config_script(config)]
     for path in init_script_paths():
-        context.add_init_script(path=str(path))
+        scripts.append(f"{path.read_text()}\n//# sourceURL=framerun/{path.name}")
+    return scripts
 
 
 def _check_loaded(report: dict[str, Any], guard: PageGuard, errors: list[str]) -> None:
@@ -449,11 +408,11 @@ def _check_loaded(report: dict[str, Any], guard: PageGuard, errors: list[str]) -
         )
 
 
-def _raise_font_error(page: Page, guard: PageGuard) -> None:
+def _raise_font_error(page: PageTarget, guard: PageGuard) -> None:
     """A face failed after the page opened: name it (the full report costs one evaluate)."""
     try:
         report = page.evaluate(PAGE_CHECK_JS, 0)
-    except Error as exc:
+    except CdpError as exc:
         raise _classify(exc, "checking fonts") from None
     failed = [face for face in report["failed"] if face["status"] == "error"]  # not in flight
     error = font_error(failed, report["sources"], guard.refusals)
@@ -468,26 +427,11 @@ def _overran(doing: str, setting: str) -> CompositionTimeoutError:
     )
 
 
-def _start_driver() -> Playwright:
-    """Playwright's driver (a Node.js process); a driver that dies at start says so."""
-    try:
-        return sync_playwright().start()
-    except Error:
-        raise
-    except Exception as exc:  # the driver exited: Playwright raises a bare Exception
-        raise BrowserCrashedError(
-            f"Playwright's driver did not start ({exc}); check that the playwright "
-            "package is installed whole and that NODE_OPTIONS holds no option node refuses"
-        ) from None
-
-
-def _classify(exc: Error, doing: str) -> Exception:
-    # Only the first line says what happened: Playwright appends the browser's launch
-    # log, whose flags (--disable-new-content-rendering-timeout) must not read as one.
+def _classify(exc: CdpError, doing: str) -> Exception:
     text = (str(exc).splitlines() or [""])[0]
-    if "closed" in text or "crash" in text.lower() or "disconnected" in text:
+    if isinstance(exc, TargetClosedError):
         return BrowserCrashedError(f"the browser died while {doing}: {text}")
-    if "Timeout" in text or "timeout" in text:
+    if isinstance(exc, CdpTimeoutError):
         return CompositionTimeoutError(
             f"the page did not settle while {doing}; check for never-ending loads "
             "or raise FRAMERUN_LOAD_TIMEOUT_S"

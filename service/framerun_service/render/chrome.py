@@ -15,7 +15,53 @@ from framerun_service.render.settings import engine_settings
 
 __all__ = ["BEGIN_FRAME_ARGS", "CHROME_ARGS", "browser_version"]
 
+# The switches Playwright launched Chrome with while framerun drove the browser through
+# it (chromiumSwitches.ts, headless): kept so pixels, fonts, colours and timing stay
+# exactly as they were. Among them, what shapes a frame: --force-color-profile=srgb,
+# PaintHolding disabled (no held first paint), CDPScreenshotNewSurface, the hover and
+# pointer settings, and no background throttling of timers or renderers.
+_AUTOMATION_ARGS = (
+    "--disable-field-trial-config",
+    "--disable-background-networking",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-back-forward-cache",
+    "--disable-breakpad",
+    "--disable-component-extensions-with-background-pages",
+    "--disable-component-update",
+    "--no-default-browser-check",
+    "--disable-default-apps",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--disable-features=AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,"
+    "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,"
+    "ThirdPartyStoragePartitioning,AvoidCorsURLLoaderRestartOnRedirect,OptimizationHints,"
+    "NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch",
+    "--enable-features=CDPScreenshotNewSurface,SkipListAccountsWithoutGaiaCookies",
+    "--allow-pre-commit-input",
+    "--disable-hang-monitor",
+    "--disable-ipc-flooding-protection",
+    "--disable-popup-blocking",
+    "--disable-prompt-on-repost",
+    "--disable-renderer-backgrounding",
+    "--force-color-profile=srgb",
+    "--metrics-recording-only",
+    "--no-first-run",
+    "--password-store=basic",
+    "--use-mock-keychain",
+    "--no-service-autorun",
+    "--disable-search-engine-choice-screen",
+    "--unsafely-disable-devtools-self-xss-warnings",
+    "--disable-stack-profiler",
+    "--disable-infobars",
+    "--disable-sync",
+    "--headless",
+    "--blink-settings=primaryHoverType=2,availableHoverTypes=2,"
+    "primaryPointerType=4,availablePointerTypes=4",
+)
+
 CHROME_ARGS = (
+    *_AUTOMATION_ARGS,
     "--no-sandbox",
     "--use-angle=swiftshader",
     "--enable-unsafe-swiftshader",

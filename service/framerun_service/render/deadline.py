@@ -1,11 +1,10 @@
 """A deadline for calls into the page.
 
-Playwright's ``evaluate`` has no timeout, and a page stuck in a busy loop answers
-nothing — not even a timer the page set to give up. When a call overruns, the
-deadline kills this process's Chrome renderer processes: the call fails at once,
-the browser itself survives (the next page gets a fresh renderer), and the
-caller reports COMPOSITION_TIMEOUT instead of hanging until the request's own
-timeout (an hour on Cloud Run).
+A page stuck in a busy loop answers nothing — not even a timer the page set to
+give up. When a call overruns, the deadline kills this process's Chrome renderer
+processes: the call fails at once, the browser itself survives (the next page
+gets a fresh renderer), and the caller reports COMPOSITION_TIMEOUT instead of
+hanging until the request's own timeout (an hour on Cloud Run).
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def _descendants(root: int) -> list[int]:
 
 
 def renderer_pids(root: int | None = None) -> list[int]:
-    """The Chrome renderer processes started (through Playwright) by this process."""
+    """The Chrome renderer processes started by this process (render/cdp.py)."""
     pids = []
     for pid in _descendants(os.getpid() if root is None else root):
         with contextlib.suppress(OSError):

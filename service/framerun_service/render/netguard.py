@@ -87,7 +87,7 @@ class Refusal:
 
     url: str
     reason: str
-    resource_type: str = ""  # Playwright's resource type ("font", "image", …) if known
+    resource_type: str = ""  # the request's resource type ("font", "image", …) if known
 
 
 class RefusedError(Exception):

@@ -12,22 +12,10 @@ ASSET_FETCH_FAILED naming them. It knows nothing of seeking or capturing frames.
 from __future__ import annotations
 
 import mimetypes
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import av
-from playwright.sync_api import (
-    BrowserContext,
-    ConsoleMessage,
-    Error,
-    Page,
-    Request,
-    Route,
-    WebSocketRoute,
-)
 
 from framerun_service.core.errors import AssetFetchFailedError
 from framerun_service.render.fontrules import compile_fonts
@@ -53,6 +41,7 @@ from framerun_service.render.site import (
 )
 from framerun_service.render.subcomp import rewrite_asset_paths
 from framerun_service.render.videoframes import FRAME_PATH, VideoFrames, probe_video
+from framerun_service.render.webrequest import GuardAnswer, GuardRequest
 
 __all__ = ["GuardAnswer", "GuardRequest", "PageGuard"]
 
@@ -66,45 +55,17 @@ MAX_LISTED = 5
 MAX_RANGE_BYTES = 2 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class GuardRequest:
-    """A request the page made, as the guard needs it (from Playwright or from HTTP)."""
-
-    url: str  # on the virtual origins (netguard.SITE_ORIGIN, FONTS_ORIGIN) or outside
-    method: str = "GET"
-    headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
-    body: bytes | None = None
-    resource_type: str = ""  # Playwright's resource type ("document", "font", "media", …)
-    # The top frame's navigation: only then is the entry document compiled as the entry.
-    entry_navigation: bool = False
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
-
-
-@dataclass(frozen=True)
-class GuardAnswer:
-    """The guard's answer: a response, or (``abort`` set) a network error for the page."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    abort: str | None = None  # Playwright's error code: "blockedbyclient", "failed"
-
-    @classmethod
-    def refused(cls, abort: str) -> GuardAnswer:
-        return cls(0, {}, b"", abort)
-
-
 NOT_FOUND = GuardAnswer(404, {}, b"not found")
 
 
 class PageGuard:
     """One page's network: serves the site, fetches allowed https: URLs, records refusals.
 
-    Requests the route never sees (file: and mixed content refused by Chrome
-    itself, fetch() of unsupported schemes) are caught from ``requestfailed`` and
-    console events; WebSockets are intercepted and closed before they connect.
+    It is the page's listener (cdppage.py): every request the page makes is paused
+    and answered here. Requests interception never sees (file: and mixed content
+    refused by Chrome itself, fetch() of unsupported schemes) are caught from failed
+    loads and console messages; WebSockets are recorded as refused, and the browser's
+    proxy (chrome.py) keeps them from connecting.
 
     The entry document and the sub-composition files are served with HyperFrames'
     font rules applied (``fontrules.py``); the bundled faces they name come from
@@ -134,39 +95,10 @@ class PageGuard:
     def refuse(self, url: str, reason: str, resource_type: str = "") -> None:
         self._refusals.setdefault(url, Refusal(url, reason, resource_type))
 
-    def attach(self, context: BrowserContext, page: Page) -> None:
-        context.route("**/*", self.route)
-        context.route_web_socket(re.compile(".*"), self.websocket)
-        page.on("requestfailed", self.request_failed)
-        page.on("console", self.console)
-
-    def route(self, route: Route) -> None:
-        """Playwright's side: the request's answer from :meth:`answer`, fulfilled or aborted."""
-        request = route.request
-        try:
-            answer = self.answer(
-                GuardRequest(
-                    url=request.url,
-                    method=request.method,
-                    headers=request.headers,
-                    body=request.post_data_buffer,
-                    resource_type=request.resource_type,
-                    entry_navigation=(
-                        request.is_navigation_request() and request.frame.parent_frame is None
-                    ),
-                )
-            )
-            if answer.abort is not None:
-                route.abort(answer.abort)
-            else:
-                route.fulfill(status=answer.status, headers=answer.headers, body=answer.body)
-        except Error:
-            pass  # the page closed while the answer was on its way
-
     def answer(self, request: GuardRequest) -> GuardAnswer:
         """What the page gets for ``request``: the one place the guard's rules are applied.
 
-        The render's Playwright route and the preview's HTTP server (``preview.py``)
+        The render's paused requests (cdppage.py) and the preview's HTTP server (``preview.py``)
         both answer through here, so a preview loads exactly what a render loads.
         """
         decision = classify(request.url)
@@ -215,7 +147,7 @@ class PageGuard:
             return GuardAnswer(200, headers, path.read_bytes())
         first, last = span
         # Media asks for "bytes=N-" at every seek; the rest of a big file each time would
-        # cross Playwright's pipe as base64 again and again. A shorter answer is valid
+        # cross the DevTools pipe as base64 again and again. A shorter answer is valid
         # HTTP, and the media cache asks for more when it needs it.
         last = min(last, first + MAX_RANGE_BYTES - 1)
         headers["content-range"] = f"bytes {first}-{last}/{size}"
@@ -283,18 +215,19 @@ class PageGuard:
             self.refuse(request.url, f"answered HTTP {response.status}", request.resource_type)
         return GuardAnswer(response.status, dict(response.headers), response.body)
 
-    def websocket(self, ws: WebSocketRoute) -> None:
-        # Not connected to the server: the page gets a closed socket.
-        self.refuse(ws.url, classify(ws.url).reason, "websocket")
-        ws.close(code=1008, reason="blocked by framerun")
+    def websocket(self, url: str) -> None:
+        """A WebSocket the page opened: never served (the browser's proxy refuses it)."""
+        self.refuse(url, classify(url).reason or "WebSockets are not served", "websocket")
 
-    def request_failed(self, request: Request) -> None:
-        decision = classify(request.url)
+    def request_failed(self, url: str, resource_type: str) -> None:
+        """A request that failed before interception saw it (Chrome refused it itself)."""
+        decision = classify(url)
         if decision.kind is Kind.BLOCK:
-            self.refuse(request.url, decision.reason, request.resource_type)
+            self.refuse(url, decision.reason, resource_type)
 
-    def console(self, message: ConsoleMessage) -> None:
-        for url in console_urls(message.text):
+    def console(self, text: str) -> None:
+        """A console message: Chrome names there what it refused to load (file:, mixed content)."""
+        for url in console_urls(text):
             decision = classify(url)
             if decision.kind is Kind.BLOCK:
                 self.refuse(url, decision.reason)

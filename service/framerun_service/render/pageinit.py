@@ -1,6 +1,6 @@
 """What every composition page gets before its own scripts: the config, the runtime, the adapters.
 
-A render adds these as Playwright init scripts (``browser.py``); the preview writes
+A render adds these as scripts every new document runs first (``browser.py``); the preview writes
 them into the documents it serves (``preview.py``). Both take them from here, so
 the page a preview shows runs the same runtime with the same config as a render.
 """

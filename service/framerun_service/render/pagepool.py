@@ -1,8 +1,8 @@
 """Threads that each keep a warm browser: the pages of a chunk, or the chunks of a render.
 
-Playwright's sync objects belong to the thread that made them, so every page
-that draws at the same time as another lives on a thread of its own, with its
-own browser, kept across tasks. Two shapes use them:
+Every page that draws at the same time as another lives on a thread of its own,
+with its own browser (one Chrome process each, so pages never queue behind one
+another's compositor), kept across tasks. Two shapes use them:
 
 - :class:`PageThreads`: task ``i`` goes to thread ``i``. The service draws one
   chunk with one page per core (``chunk.py`` ``extra_pages``).

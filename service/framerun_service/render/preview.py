@@ -1,6 +1,6 @@
 """The preview server: a composition in an ordinary browser, loaded as a render loads it.
 
-A render's page gets everything through Playwright's request interception
+A render's page gets everything through request interception (cdppage.py)
 (``pageguard.py``) and its runtime as init scripts (``pageinit.py``). An ordinary
 browser has neither, so this HTTP server (standard library, loopback by default)
 stands in for both:
@@ -86,7 +86,7 @@ _HOP_HEADERS = frozenset(
     {"host", "connection", "content-length", "cookie", "keep-alive", "transfer-encoding",
      "upgrade", "origin", "referer"}
 )  # fmt: skip
-# Sec-Fetch-Dest → the resource type Playwright would report (what the guard reads).
+# Sec-Fetch-Dest → the resource type Chrome would report (what the guard reads).
 _RESOURCE_TYPES = {
     "document": "document", "iframe": "document", "frame": "document", "font": "font",
     "image": "image", "script": "script", "worker": "script", "sharedworker": "script",

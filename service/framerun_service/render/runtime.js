@@ -1,5 +1,5 @@
 /*
- * framerun seek runtime — injected (via Playwright add_init_script) before any
+ * framerun seek runtime — injected (as a script every new document runs first, cdppage.py) before any
  * page script, right after `window.__FRAMERUN_CONFIG__ = {...}`.
  *
  * The renderer captures frames in arbitrary order, possibly in a fresh page per

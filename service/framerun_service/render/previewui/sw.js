@@ -1,7 +1,7 @@
 /*
  * framerun preview: the composition's requests to other origins go through the page guard.
  *
- * A render answers every request in Playwright's route (pageguard.py). An ordinary
+ * A render answers every request through request interception (pageguard.py). An ordinary
  * browser fetches other origins itself, so this worker hands each such request to the
  * preview server's /__framerun/relay, which answers it with the same guard: bundled
  * fonts from their virtual origin, public https: fetched by framerun, everything else
