@@ -61,10 +61,11 @@ from framerun_service.render.videoframes import (
 
 __all__ = ["BrowserSession", "CompositionPage", "PageSpec"]
 # ready() waits for fonts and images; bound it with the real clock (the page's is frozen).
-READY_JS = """(ms) => Promise.race([
+READY_TIMEOUT = "Timeout: ready() did not settle"
+READY_JS = f"""(ms) => Promise.race([
   window.__framerun.ready(),
   new Promise((_, reject) => window.__framerun.__internal.real.setTimeout(
-    () => reject(new Error("Timeout: ready() did not settle")), ms)),
+    () => reject(new Error("{READY_TIMEOUT}")), ms)),
 ])"""
 # Transparent output, as HyperFrames makes it (engine initTransparentBackground): the page's
 # own html/body backgrounds are dropped, so only what is drawn on them keeps alpha.
@@ -431,7 +432,7 @@ def _classify(exc: CdpError, doing: str) -> Exception:
     text = (str(exc).splitlines() or [""])[0]
     if isinstance(exc, TargetClosedError):
         return BrowserCrashedError(f"the browser died while {doing}: {text}")
-    if isinstance(exc, CdpTimeoutError):
+    if isinstance(exc, CdpTimeoutError) or READY_TIMEOUT in text:
         return CompositionTimeoutError(
             f"the page did not settle while {doing}; check for never-ending loads "
             "or raise FRAMERUN_LOAD_TIMEOUT_S"
