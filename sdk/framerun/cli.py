@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -39,7 +39,33 @@ def _load_variables(inline: str | None, file: Path | None) -> dict[str, Any]:
     return values
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose subcommand groups are imported only when used: ``framerun render``
+    must not pay for importing the cloud, preview and scaffolding commands (and the
+    Google and HTTP clients behind them) before its first frame."""
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "cloudrun": "framerun.cli_cloudrun:cloudrun",
+        "local": "framerun.cli_local:local",
+        "init": "framerun.cli_init:init",
+        "preview": "framerun.cli_preview:preview",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.LAZY.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        module, _, attr = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="framerun")
 def main() -> None:
     """Render HTML compositions to video."""
@@ -200,21 +226,6 @@ def render(
         f"first frame after {result.first_frame_s:.1f}s) "
         f"→ {result.output} ({result.bytes / 1e6:.2f} MB)"
     )
-
-
-def _register_groups() -> None:
-    from framerun.cli_cloudrun import cloudrun
-    from framerun.cli_init import init
-    from framerun.cli_local import local
-    from framerun.cli_preview import preview
-
-    main.add_command(cloudrun)
-    main.add_command(local)
-    main.add_command(init)
-    main.add_command(preview)
-
-
-_register_groups()
 
 
 if __name__ == "__main__":

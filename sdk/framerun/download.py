@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from framerun.sites import owned_storage
 from framerun_service.core.errors import ObjectNotFoundError, OutputNotWritableError
 from framerun_service.core.gs_uris import parse_gs_uri
 
@@ -74,6 +73,8 @@ def download(
         path = path / PurePosixPath(key).name
     folder = path.parent
     _check_writable(path, folder, overwrite=overwrite)
+    from framerun.sites import owned_storage  # the cloud client's modules: only when used
+
     with owned_storage(storage, target) as store:
         info = store.stat(output_uri)
         if info is None:
