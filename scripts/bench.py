@@ -344,8 +344,6 @@ def measure_distributed(duration: float) -> dict[str, float]:
     against the same composition rendered in-process, in one run. The stack runs in
     its own state folder and is stopped afterwards. ``distributed_over_in_process``
     is the wall-time ratio (target ≤ 1.15)."""
-    import os
-
     import framerun
     from framerun.local import stack
     from framerun.target import CloudRunTarget
@@ -353,10 +351,9 @@ def measure_distributed(duration: float) -> dict[str, float]:
     config = {"duration": duration}
     with tempfile.TemporaryDirectory(prefix="framerun-bench-") as tmp:
         state_dir = Path(tmp) / "stack"
-        state = stack.up(state_dir)
+        stack.up(state_dir)
         try:
-            os.environ["STORAGE_EMULATOR_HOST"] = state.storage_url
-            target = CloudRunTarget.from_outputs_file(state_dir / "outputs.json")
+            target = CloudRunTarget.local(state_dir)  # carries the storage emulator's URL
             # Warm: the service's browser launched, as on an instance that served before.
             framerun.wait_for_render(
                 framerun.render_to_cloud_run(HELLO, {}, target=target), target=target
