@@ -38,6 +38,11 @@ launch, page load) and the CPU seconds by kind of process (the bench process, wh
 page threads capture and encode, the Playwright drivers, chrome's processes), which
 shows where the time goes.
 
+- ``chunk_N_page_*``: one chunk drawn by 1 page and by one page per core, as the
+  service draws it: fps, cores kept busy (CPU seconds / wall seconds of the process
+  tree), CPU ms per frame, and the CPU ms per frame of the one thread that decodes
+  and encodes in order (``encode_ms_per_frame``). That thread is the serial part:
+  pages scale with cores until the chunk's fps reaches 1000 / that figure.
 - ``preroll_10min_s``: what a chunk that starts 10 minutes in (frame 18 000 at 30 fps)
   spends before its first frame, moving the page through the frames before it
   (``runtime.js`` ``preroll``: timers, rAF, GSAP and stateful adapters at every frame
@@ -315,7 +320,7 @@ def measure_chunk_pages(duration: float, pages: int) -> dict[str, float]:
                 )
                 with TreeSampler() as sampler:
                     started = time.perf_counter()
-                    render_chunk(
+                    result = render_chunk(
                         session,
                         plan,
                         plan.chunks[0],
@@ -325,11 +330,19 @@ def measure_chunk_pages(duration: float, pages: int) -> dict[str, float]:
                     )
                     seconds = time.perf_counter() - started
                 cores = sum(sampler.cpu_by_kind().values()) / seconds
+                encode_ms = result.encode_cpu_s / plan.total_frames * 1000
                 figures[f"chunk_{count}_page_fps"] = round(plan.total_frames / seconds, 2)
                 figures[f"chunk_{count}_page_cores_busy"] = round(cores, 2)
+                # The one thread that decodes and encodes in order: the chunk cannot go
+                # faster than it, however many pages (and cores) draw.
+                figures[f"chunk_{count}_page_encode_ms_per_frame"] = round(encode_ms, 1)
+                figures[f"chunk_{count}_page_cpu_ms_per_frame"] = round(
+                    cores * seconds / plan.total_frames * 1000, 1
+                )
                 log(
                     f"one chunk, {count} page(s): {plan.total_frames / seconds:.2f} fps, "
-                    f"{cores:.2f} cores busy"
+                    f"{cores:.2f} cores busy, encode thread {encode_ms:.1f} ms/frame "
+                    f"(alone it allows {1000 / encode_ms:.0f} fps)"
                 )
     finally:
         extra.close()

@@ -40,6 +40,9 @@ class ChunkResult:
     seconds: float
     path: Path
     reused: int = 0  # frames that showed the previous frame's pixels (beginframe.py)
+    # CPU seconds of the one thread that decodes and encodes every frame in order: the
+    # serial part of a chunk drawn by several pages, which bounds how far pages scale.
+    encode_cpu_s: float = 0.0
 
 
 ProgressFn = Callable[[int], None]
@@ -143,9 +146,12 @@ def render_chunk(
             failed(exc)
             return 0
 
+    encode_cpu = [0.0]
+
     def encode_in_order() -> None:
         add = encoder.add_jpeg if plan.encoder.capture_format == "jpeg" else encoder.add_png
         last: list[bytes] = [b""] * pages  # each page's last picture
+        cpu_at_start = time.thread_time()
         try:
             for n in range(chunk.frames):
                 share = n % pages
@@ -163,6 +169,8 @@ def render_chunk(
                     on_frames(1)
         except BaseException as exc:
             failed(exc)
+        finally:
+            encode_cpu[0] = time.thread_time() - cpu_at_start
 
     writer = threading.Thread(target=encode_in_order, name=f"encode-{chunk.index}", daemon=True)
     writer.start()
@@ -179,7 +187,8 @@ def render_chunk(
         raise first_cause(failures)
     encoder.close()
     os.replace(tmp_path, out_path)
-    return ChunkResult(chunk.index, chunk.frames, time.perf_counter() - started, out_path, reused)
+    seconds = time.perf_counter() - started
+    return ChunkResult(chunk.index, chunk.frames, seconds, out_path, reused, encode_cpu[0])
 
 
 def first_cause(failures: list[BaseException]) -> BaseException:
