@@ -42,9 +42,33 @@ CONTENT_TYPES = {
 # is 11 ms of CPU per frame against veryfast's 16–19 ms, so "standard" keeps encoding
 # a small share of what capture costs. Its crf 18 was chosen by PSNR against lossless
 # references (bench-peer pages, JPEG q95 capture): css-motion 40.3 dB at crf 18 against
-# 39.7 at 20, on par with HyperFrames' medium/crf 18 from q100 JPEGs (40.5), for files
-# about 1.4x larger than at crf 20. A slower preset at the same crf measured lower PSNR
-# (veryfast crf 16: 40.0) and cost up to 16 % fps where encoding competes with capture.
+# 39.7 at 20, for files about 1.4x larger than at crf 20. A slower preset at the same
+# crf measured lower PSNR (veryfast crf 16: 40.0) and cost up to 16 % fps where
+# encoding competes with capture.
+#
+# "standard" also takes HyperFrames' adaptive quantization (_X264_AQ): aq-mode=3,
+# auto-variance biased towards dark pictures, at strength 0.8. Measured on the 18
+# bench-peer pages, mean PSNR against their lossless references, the same captures
+# re-encoded (superfast crf 18): q95 JPEG + the preset's variance AQ (before) ->
+# q100 (settings.py) -> q100 + aq-mode=3:aq-strength=0.8 (now); HyperFrames in ():
+#   blank-demo 67.45 -> 66.92 -> 75.48 (75.39); iframe-render-compat 47.60 -> 47.78 -> 48.06 (47.93)
+#   warm-grain 42.92 -> 43.81 -> 44.14; video-demo 41.65 -> 42.30 -> 43.05
+#   css-motion 40.29 -> 40.51 -> 40.78; animejs-adapter 42.04 -> 42.13 -> 42.19
+#   audio-mux-parity 52.50 -> 52.91 -> 53.35; css-spinner-render-compat 51.41 -> 51.56 -> 51.82
+#   font-variant-numeric 47.83 -> 48.08 -> 48.29; gsap-call-render-seek 44.57 -> 45.03 -> 45.12
+#   nested-subcomp-depth-3 40.43 -> 40.62 -> 40.70; pip-video-late-host 53.95 -> 54.49 -> 55.35
+#   raf-ball-render-compat 54.19 -> 54.47 -> 55.09; style-1-prod 34.41 -> 34.51 -> 34.57
+#   style-12-prod 39.16 -> 39.30 -> 39.40; sub-comp-class-selector 39.68 -> 39.86 -> 39.91
+#   sub-comp-t0 41.59 -> 41.78 -> 41.83; timed-descendant-visibility 41.92 -> 42.98 -> 43.08
+# blank-demo is light text on #0a0a0a, still for 10 s: the encoder sees one picture
+# and then repeats. With variance AQ, x264 stopped sharpening it at 64-68 dB whatever
+# the preset (medium crf 16: 67.3); with the dark bias the repeats refine it to 75.5
+# within two frames, as HyperFrames' medium does (its per-frame 63.0, 67.2, 75.3 are
+# reproduced exactly). q95 capture alone capped it at 69.6 dB even with lossless x264.
+# Files: 71.7 -> 75.1 MB over the 18 (-13 % css-motion to +165 % gsap-call-render-seek,
+# that one from q100). aq-mode=2 gave up to 0.2 dB more for files up to 2x; strength
+# 1.0 measured below 0.8 on 15 of the 18. CPU: none (ChunkEncoder on css-motion's 300
+# q100 captures, medians of 3 alternating runs: 68.7 ms a frame before, 66.7 after).
 _PRESETS: dict[str, tuple[str, int]] = {
     "draft": ("ultrafast", 28),
     "standard": ("superfast", 18),
@@ -53,6 +77,8 @@ _PRESETS: dict[str, tuple[str, int]] = {
     # future in a short chunk); at 14, 45.9 dB. "high" must not depend on chunking.
     "high": ("faster", 14),
 }
+# x264's adaptive-quantization params per quality (see above); absent: the preset's.
+_X264_AQ: dict[str, str] = {"standard": "aq-mode=3:aq-strength=0.8"}
 # x265's docs put its default crf 28 level with x264's 23, so these sit 4 higher.
 _X265_PRESETS: dict[str, tuple[str, int]] = {
     "draft": ("ultrafast", 32),
@@ -95,6 +121,7 @@ class EncoderSettings:
     profile: int | None = None  # ProRes profile
     alpha: bool = False  # keep transparency: capture PNG on a transparent page
     capture: str = "jpeg"  # how frames leave the browser: jpeg (fast) or png (lossless)
+    aq: str = ""  # x264 adaptive-quantization params (_X264_AQ); "" = the preset's
 
     @property
     def extension(self) -> str:
@@ -154,7 +181,8 @@ class EncoderSettings:
         ]
 
     def x264_params(self) -> str:
-        return ":".join([*self._gop_params(), f"threads={self.threads}"])
+        aq = [self.aq] if self.aq else []
+        return ":".join([*self._gop_params(), *aq, f"threads={self.threads}"])
 
     def x265_params(self) -> str:
         # One pool thread and one frame thread: x265's output depends on both,
@@ -296,6 +324,7 @@ def _format_settings(
         crf=None if rate else (default_crf if crf is None else crf),
         bitrate=rate,
         keyint=keyint,
+        aq="" if codec == "h265" else _X264_AQ.get(quality, ""),
     )
 
 

@@ -11,10 +11,16 @@ from dataclasses import dataclass
 from functools import cache
 
 DEFAULT_CHROME = "/usr/lib/chromium/chromium-headless-shell"
-# Chrome's JPEG quality for the fast capture. Measured with bench-peer against lossless
-# references (1080p): q95 over q92 gave +0.4-0.7 dB at the same x264 settings, for
-# no fps lost within noise; HyperFrames captures at q100.
-DEFAULT_JPEG_QUALITY = 95
+# Chrome's JPEG quality for the fast capture: q100, as HyperFrames'. Measured with
+# bench-peer against lossless references (1080p): q95 capped a still page (blank-demo,
+# light text on #0a0a0a) at 69.6 dB even with lossless x264 (q100: 78.3), and
+# iframe-render-compat at 47.8 (q100: 48.3), below HyperFrames' 75.4 and 47.9. At the
+# same x264 settings q100 raised 17 of the 18 pages by 0.1-1.1 dB (blank-demo needs
+# encoding.py's AQ too). Cost: bigger JPEGs to decode. ChunkEncoder CPU a frame (same
+# captures at q95/q100, medians of 3 alternating runs): css-motion 60.8 -> 66.6 ms (decode
+# alone 7.8 -> 12.5), iframe-render-compat 40.6 -> 39.7 ms (decode alone 4.6 -> 5.1).
+# (q95 over q92 had given +0.4-0.7 dB.)
+DEFAULT_JPEG_QUALITY = 100
 # How frames are drawn (beginframe.py): "beginframe" (faster, and unchanged frames are
 # reused) needs chrome-headless-shell; "screenshot" works with any Chromium.
 CAPTURE_METHODS = ("beginframe", "screenshot")
