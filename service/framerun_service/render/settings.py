@@ -19,7 +19,10 @@ DEFAULT_CHROME = "/usr/lib/chromium/chromium-headless-shell"
 # encoding.py's AQ too). Cost: bigger JPEGs to decode. ChunkEncoder CPU a frame (same
 # captures at q95/q100, medians of 3 alternating runs): css-motion 60.8 -> 66.6 ms (decode
 # alone 7.8 -> 12.5), iframe-render-compat 40.6 -> 39.7 ms (decode alone 4.6 -> 5.1).
-# (q95 over q92 had given +0.4-0.7 dB.)
+# But on a paint-heavy page the q100 JPEGs are 2.6x bigger (css-motion: 623 kB a frame
+# against 239) and the whole render's CPU (Chrome + Python, 300 frames, 2 alternating
+# pairs on a loaded machine) measured 34.1/36.9 s at q95 against 46.8/50.1 s at q100:
+# q100 costs fps there. (q95 over q92 had given +0.4-0.7 dB.)
 DEFAULT_JPEG_QUALITY = 100
 # How frames are drawn (beginframe.py): "beginframe" (faster, and unchanged frames are
 # reused) needs chrome-headless-shell; "screenshot" works with any Chromium.
