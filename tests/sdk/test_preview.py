@@ -232,6 +232,10 @@ def test_cli_serves_until_ctrl_c(project: Path) -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
+        if " at " not in line:  # it stopped before serving: say why
+            proc.kill()
+            rest, err = proc.communicate(timeout=10)
+            raise AssertionError(f"no address printed: {line!r}{rest!r}; stderr:\n{err}")
         url = line.split(" at ")[1].split()[0]
         with urllib.request.urlopen(url, timeout=10) as reply:
             assert b"framerun preview" in reply.read()
@@ -245,6 +249,10 @@ def test_cli_serves_until_ctrl_c(project: Path) -> None:
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
+        for pipe in (proc.stdout, proc.stderr):  # closed here, not left to the next test's GC
+            if pipe is not None:
+                pipe.close()
+        proc.wait()
     assert proc.returncode == 0, err
     assert "preview stopped" in out
 

@@ -188,6 +188,9 @@ class VideoFrames:
         self._lossless = lossless
         self._jpeg_quality = jpeg_quality
         self._decoders: dict[Path, _Decoder] = {}
+        # The page's requests are answered on several threads (cdppage.py), and a
+        # decoder reads its source in order: one picture at a time.
+        self._lock = threading.Lock()
 
     @property
     def content_type(self) -> str:
@@ -195,12 +198,14 @@ class VideoFrames:
 
     def picture(self, path: Path, t: float) -> bytes:
         """The picture of the video at ``path`` shown ``t`` seconds into the source."""
-        decoder = self._decoders.get(path)
-        if decoder is None:
-            decoder = self._decoders[path] = _Decoder(path, self._lossless, self._jpeg_quality)
-        return decoder.picture_at(t)
+        with self._lock:
+            decoder = self._decoders.get(path)
+            if decoder is None:
+                decoder = self._decoders[path] = _Decoder(path, self._lossless, self._jpeg_quality)
+            return decoder.picture_at(t)
 
     def close(self) -> None:
-        for decoder in self._decoders.values():
-            decoder.close()
-        self._decoders.clear()
+        with self._lock:
+            for decoder in self._decoders.values():
+                decoder.close()
+            self._decoders.clear()
