@@ -299,9 +299,8 @@ class Chrome:
                     os.kill(self.pid, signal.SIGKILL)
                 deadline = float("inf")
             time.sleep(0.02)
-        for fd in (self._out,):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.close(self._out)
         self._reader.join(timeout=_CLOSE_GRACE_S)
         with contextlib.suppress(OSError):
             os.close(self._in)

@@ -260,9 +260,7 @@ class PageTarget:
             self.listener.request_failed(url, kind)
 
     def _exception(self, event: dict[str, Any]) -> None:
-        details = event["exceptionDetails"]
-        text = details.get("exception", {}).get("description") or details.get("text", "")
-        self.errors.append((text.splitlines() or [""])[0])
+        self.errors.append(_exception_text(event["exceptionDetails"]))
 
     def _console_api(self, event: dict[str, Any]) -> None:
         parts = [str(a.get("value", a.get("description", ""))) for a in event.get("args", [])]
@@ -288,9 +286,7 @@ class PageTarget:
             timeout=timeout,
         )
         if "exceptionDetails" in reply:
-            details = reply["exceptionDetails"]
-            text = details.get("exception", {}).get("description") or details.get("text", "")
-            raise EvaluateError((text.splitlines() or ["the script threw"])[0])
+            raise EvaluateError(_exception_text(reply["exceptionDetails"]) or "the script threw")
         return reply.get("result", {}).get("value")
 
     def navigate(self, url: str, *, timeout: float) -> None:
@@ -334,6 +330,12 @@ def _metrics(width: int, height: int) -> dict[str, Any]:
         "deviceScaleFactor": 1,
         "screenOrientation": {"angle": 0, "type": "landscapePrimary"},
     }
+
+
+def _exception_text(details: dict[str, Any]) -> str:
+    """The first line of a thrown exception as the page describes it ("Error: boom")."""
+    text = details.get("exception", {}).get("description") or details.get("text", "")
+    return (str(text).splitlines() or [""])[0]
 
 
 def _phrase(status: int) -> str:
