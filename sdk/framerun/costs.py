@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from framerun_service.core.wire import PlanEnvelope
 
 # ---- list prices: the one place they live -------------------------------------------
 #
@@ -49,38 +52,62 @@ DISCLAIMER = (
 # ---- the render workflow's steps (workflows/render.yaml) --------------------------------
 #
 # Workflows bills every executed step: assignments, switches, calls (http.post,
-# sys.log, subworkflows) each count once, and "each retry attempt counts as a step
-# execution". On the happy path, with N chunks:
+# sys.log, subworkflows, connectors) each count once, and "each retry attempt counts
+# as a step execution". On the happy path, with N chunks:
 #
-#   init                  1   assign
-#   plan                  1   http.post (try/retry: one step per attempt)
-#   logPlan               1   sys.log
-#   renderChunks          1   the parallel for
-#   per chunk             2   renderUnlessFailed (switch) + renderChunk (http.post)
-#   checkChunks           1   switch
-#   assemble              1   http.post
-#   done                  1   return
-#                         ---
-#   total                 7 + 2·N
+#   route, init, plan                       3
+#   logPlan, renderChunks, parallel step    3
+#   per chunk, in the render's execution    3   renderUnlessFailed (switch),
+#                                               renderChunk (call), post (http.post)
+#   checkChunks, assemble, notifySuccess,   5
+#   notify's send, done
+#                                           ---
+#   one execution (≤ 20 in flight)          11 + 3·N
 #
-# A retried http.post adds 1 step per extra attempt plus 3 for its ``is_transient``
-# predicate (the call, the classify switch, the return), and a failure adds the
-# ``service_error`` subworkflow's steps; the estimate leaves those out.
-STEPS_BEFORE_PLAN = 2  # init, plan
-STEPS_AFTER_PLAN = 2  # logPlan, renderChunks
-STEPS_PER_CHUNK = 2  # renderUnlessFailed, renderChunk
-STEPS_TO_FINISH = 3  # checkChunks, assemble, done
+# Past 20 chunks in flight the chunks run in G child executions (render/fanout.py):
+#
+#   per group, in the render's execution    3   startGroup, runGroup (connector), keepGroupFailure
+#   per group, in its child execution       6   route, renderGroup (call), initGroup,
+#                                               the parallel step, groupRendered, groupDone
+#   per chunk, in a child                   4   readParent (connector), renderUnlessStopped,
+#                                               renderGroupChunk (call), post (http.post)
+#                                           ---
+#   fan-out                                 11 + 9·G + 4·N
+#
+# tests/workflow/test_wf_fanout.py checks both totals against the emulator's own count.
+# A retried http.post adds 1 step per extra attempt plus the ``is_transient``
+# predicate's steps, and a failure adds the ``service_error`` subworkflow's steps; the
+# estimate leaves those out.
+STEPS_BEFORE_PLAN = 3  # route, init, plan
+STEPS_AFTER_PLAN = 3  # logPlan, renderChunks, the parallel step
+STEPS_PER_CHUNK = 3  # renderUnlessFailed, renderChunk, post
+STEPS_PER_GROUP = 9  # 3 in the render's execution, 6 in the child's
+STEPS_PER_GROUPED_CHUNK = 4  # readParent, renderUnlessStopped, renderGroupChunk, post
+STEPS_TO_FINISH = 5  # checkChunks, assemble, notifySuccess, send, done
 
 
-def estimate_workflow_steps(chunks: int, *, planned: bool = True, assembled: bool = True) -> int:
+def envelope_groups(envelope: PlanEnvelope | None) -> int:
+    """How many child executions a planned render fans out to (0 before it is planned)."""
+    if envelope is None or envelope.chunk_count < 1:
+        return 0
+    from framerun_service.render.fanout import chunk_groups
+
+    return len(chunk_groups(envelope.chunk_count, envelope.max_parallel_chunks))
+
+
+def estimate_workflow_steps(
+    chunks: int, *, groups: int = 0, planned: bool = True, assembled: bool = True
+) -> int:
     """Steps executed so far by a render with ``chunks`` chunks rendered (see the table).
 
-    ``planned``/``assembled`` say whether those steps have run yet, so the count
-    (like the cost) only grows while a render is in flight: 7 + 2·N when done.
+    ``groups`` is the number of child executions (0: the render's own execution
+    renders every chunk). ``planned``/``assembled`` say whether those steps have run
+    yet, so the count (like the cost) only grows while a render is in flight.
     """
     steps = STEPS_BEFORE_PLAN
     if planned:
-        steps += STEPS_AFTER_PLAN + STEPS_PER_CHUNK * chunks
+        steps += STEPS_AFTER_PLAN + STEPS_PER_GROUP * groups
+        steps += (STEPS_PER_GROUPED_CHUNK if groups else STEPS_PER_CHUNK) * chunks
     if assembled:
         steps += STEPS_TO_FINISH
     return steps

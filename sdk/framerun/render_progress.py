@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from framerun.costs import estimate_costs, estimate_workflow_steps
+from framerun.costs import envelope_groups, estimate_costs, estimate_workflow_steps
 from framerun.download import check_destination, download
 from framerun.executions import (
     SUCCEEDED,
@@ -108,7 +108,10 @@ class ProgressReader:
             vcpu=self._vcpu,
             memory_gib=self._memory_gib,
             workflow_steps=estimate_workflow_steps(
-                len(records), planned=planned, assembled=assembled
+                len(records),
+                groups=envelope_groups(envelope),
+                planned=planned,
+                assembled=assembled,
             ),
         )
         return RenderProgress(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from framerun.costs import Costs, estimate_costs, estimate_workflow_steps
+from framerun.costs import Costs, envelope_groups, estimate_costs, estimate_workflow_steps
 from framerun.execution_records import latest_execution
 from framerun.executions import (
     RUNNING,
@@ -292,7 +292,10 @@ class _Reader:
             vcpu=self._vcpu,
             memory_gib=self._memory_gib,
             workflow_steps=estimate_workflow_steps(
-                len(chunks), planned=planned, assembled=assembled
+                len(chunks),
+                groups=envelope_groups(envelope),
+                planned=planned,
+                assembled=assembled,
             ),
         )
         chunks_total = envelope.chunk_count if envelope else 0

@@ -69,6 +69,7 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
     (fonts, GPU, network guard) fails before any chunk fans out.
     """
     from framerun_service.render.chunk import page_spec
+    from framerun_service.render.fanout import chunk_groups
     from framerun_service.render.probe import probe_composition
 
     started = time.perf_counter()
@@ -87,6 +88,10 @@ def plan(storage: Storage, engine: Engine, req: PlanRequest, *, bucket: str) -> 
         output_uri=req.output_uri,
         max_parallel_chunks=the_plan.max_parallel_chunks,
         warnings=warnings,
+        groups=[
+            group.to_json()
+            for group in chunk_groups(len(the_plan.chunks), the_plan.max_parallel_chunks)
+        ],
     ).to_json()
 
 

@@ -59,9 +59,11 @@ def test_parts_add_up_exactly(
 
 
 def test_workflow_steps_follow_the_workflow() -> None:
-    assert estimate_workflow_steps(0, planned=False, assembled=False) == 2
-    assert estimate_workflow_steps(3, planned=True, assembled=False) == 10
-    assert estimate_workflow_steps(3) == 7 + 2 * 3
+    # The emulator's own counts back these: tests/workflow/test_wf_fanout.py.
+    assert estimate_workflow_steps(0, planned=False, assembled=False) == 3
+    assert estimate_workflow_steps(3, planned=True, assembled=False) == 15
+    assert estimate_workflow_steps(3) == 11 + 3 * 3
+    assert estimate_workflow_steps(100, groups=3) == 11 + 9 * 3 + 4 * 100
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 
+class _WideServer(ThreadingHTTPServer):
+    """A listen backlog for hundreds of simultaneous connections (the default 5 refuses
+    some when a fan-out opens 60 at once, and the workflow then retries them)."""
+
+    request_queue_size = 512
+
+
 @dataclass
 class ServiceProxy:
     """Forwards POSTs to ``target``; records Actions; answers injected 503s first."""
@@ -67,7 +74,7 @@ def running_proxy(target: str) -> Iterator[ServiceProxy]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _WideServer(("127.0.0.1", 0), Handler)
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

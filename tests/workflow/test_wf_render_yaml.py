@@ -33,14 +33,17 @@ PLAN = {
     "chunkCount": CHUNKS,
     "maxParallelChunks": MAX_PARALLEL,
     "outputUri": "gs://bucket/out/video.mp4",
+    "groups": [],  # up to 20 chunks in flight: the render's own execution renders them
 }
 
 
 class FakeService:
     """Canned Action answers; ``script[(action, chunk)]`` queues special replies."""
 
-    def __init__(self, verifier: OidcVerifier) -> None:
+    def __init__(self, verifier: OidcVerifier, plan: dict[str, Any] | None = None) -> None:
         self.verifier = verifier
+        self.plan = plan or PLAN
+        self.chunk_delay_s = 0.05  # long enough for the limit to bite
         self.script: dict[tuple[str, int | None], list[tuple[int, Any]]] = {}
         self.chunks: list[int] = []
         self.actions: list[str] = []
@@ -67,7 +70,7 @@ class FakeService:
             if queued:
                 return queued.pop(0)
         if action == "plan":
-            return 200, PLAN
+            return 200, self.plan
         if action == "renderChunk":
             return self._render_chunk(chunk)
         if action == "notify":
@@ -79,7 +82,7 @@ class FakeService:
             self.chunks_in_flight += 1
             self.max_chunks_in_flight = max(self.max_chunks_in_flight, self.chunks_in_flight)
         try:
-            threading.Event().wait(0.05)  # long enough for the limit to bite
+            threading.Event().wait(self.chunk_delay_s)
             return 200, {"chunkUri": f"gs://bucket/renders/r-1/chunk-{chunk}.mp4"}
         finally:
             with self._lock:

@@ -58,6 +58,13 @@ class SleepRecorder:
             self.delays.append(seconds)
 
 
+class _WideServer(ThreadingHTTPServer):
+    """A listen backlog for hundreds of simultaneous connections (the default 5 refuses
+    some when a fan-out opens 60 at once, and the workflow then retries them)."""
+
+    request_queue_size = 512
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
@@ -84,7 +91,7 @@ class FakeServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _WideServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -280,6 +280,7 @@ _KINDS: dict[str, type | tuple[type, ...]] = {
     "float": (int, float),
     "dict[str, Any]": dict,
     "list[str]": list,
+    "list[dict[str, Any]]": list,
 }
 
 
@@ -358,6 +359,10 @@ class PlanEnvelope(_Record):
     def chunk_count(self) -> int:
         return len(self.plan.get("chunks", []))
 
+    @property
+    def max_parallel_chunks(self) -> int:
+        return int(self.plan.get("maxParallelChunks", 1))
+
 
 @dataclass(frozen=True)
 class ChunkRecord(_Record):
@@ -432,6 +437,9 @@ class PlanReply(_Record):
     output_uri: str
     max_parallel_chunks: int
     warnings: list[str]
+    # The child executions past 20 chunks in flight (render/fanout.py): [] for one
+    # execution, else one {first, last, maxParallel} per child.
+    groups: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from framerun_service.core.version import ENGINE_VERSION
 from framerun_service.core.wire import MAX_CHUNKS
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import PNG_SEQUENCE, EncoderSettings
+from framerun_service.render.fanout import check_max_parallel_chunks
 from framerun_service.render.media import MediaClip
 from framerun_service.render.settings import DEFAULT_JPEG_QUALITY
 
 DEFAULT_CHUNK_SIZE = 240
 DEFAULT_MAX_PARALLEL_CHUNKS = 16
-WORKFLOWS_MAX_CONCURRENT_BRANCHES = 20  # Cloud Workflows' cap per parallel step
 # Cloud Workflows' http.post caps a request at 1800 s; at a pessimistic 2 fps
 # for heavy 1080p pages, 3000 frames keeps one chunk well inside it.
 DEFAULT_TARGET_CHUNK_FRAMES = 3000
@@ -197,12 +197,7 @@ def make_plan(
     ``audio`` is dropped for formats that carry no sound (png-sequence).
     """
     start, end = frame_range(composition, frames)
-    if not 1 <= max_parallel_chunks <= WORKFLOWS_MAX_CONCURRENT_BRANCHES:
-        raise InvalidConfigError(
-            f"maxParallelChunks {max_parallel_chunks} is out of range; Cloud Workflows runs at "
-            f"most {WORKFLOWS_MAX_CONCURRENT_BRANCHES} branches at once, use 1–"
-            f"{WORKFLOWS_MAX_CONCURRENT_BRANCHES}"
-        )
+    check_max_parallel_chunks(max_parallel_chunks)
     chunks = split_frames(
         start,
         end,

@@ -26,6 +26,7 @@ __all__ = [
     "TAG_HTTP",
     "TAG_INDEX",
     "TAG_KEY",
+    "TAG_OPERATION",
     "TAG_PARALLEL_NESTING",
     "TAG_RECURSION",
     "TAG_RESOURCE_LIMIT",
@@ -50,6 +51,7 @@ TAG_CONNECTION_FAILED = "ConnectionFailedError"
 TAG_HTTP = "HttpError"
 TAG_INDEX = "IndexError"
 TAG_KEY = "KeyError"
+TAG_OPERATION = "OperationError"  # a connector's long-running operation ended unsuccessfully
 TAG_PARALLEL_NESTING = "ParallelNestingError"
 TAG_RECURSION = "RecursionError"
 TAG_RESOURCE_LIMIT = "ResourceLimitError"

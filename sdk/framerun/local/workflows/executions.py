@@ -24,7 +24,14 @@ from typing import Any
 
 from google.cloud.workflows.executions_v1.types import executions as pb
 
-from .errors import ExecutionCancelled, WorkflowError
+from .errors import (
+    TAG_HTTP,
+    TAG_OPERATION,
+    TAG_TIMEOUT,
+    ExecutionCancelled,
+    WorkflowError,
+    runtime_error,
+)
 from .interpreter import Interpreter
 from .loader import load_workflow
 from .model import Workflow
@@ -261,7 +268,10 @@ class ExecutionStore:
         if self.service_account:
             environment["GOOGLE_CLOUD_SERVICE_ACCOUNT_NAME"] = self.service_account
         context = ExecutionContext(
-            environment=environment, token_provider=self.token_provider, sleep=self.sleep
+            environment=environment,
+            token_provider=self.token_provider,
+            sleep=self.sleep,
+            executions=self,
         )
         record = ExecutionRecord(
             name=f"{parent}/executions/{execution_id}",
@@ -321,6 +331,63 @@ class ExecutionStore:
         for record in records:
             if record.thread is not None:
                 record.thread.join(timeout)
+
+    # -- the executions connector (connectors.py) ----------------------------------------
+
+    def run_child(
+        self, parent: ExecutionContext, workflow: str, argument: Any, timeout: float
+    ) -> Any:
+        """Start an execution of ``workflow`` and wait for it, as the ``run`` connector does.
+
+        The caller's cancel flag ends the wait (the child runs on, as on Google); the
+        child's failure or cancellation is ``OperationError`` with the child as
+        ``operation``; API refusals are the ``HttpError`` the connector would see.
+        """
+        text = "" if argument is None else to_json(argument)
+        try:
+            record = self.create(workflow, text)
+        except NotFoundError as exc:
+            raise runtime_error(TAG_HTTP, str(exc), code=404) from None
+        except InvalidArgumentError as exc:
+            raise runtime_error(TAG_HTTP, str(exc), code=400) from None
+        deadline = parent.clock() + timeout
+        while not record.done.wait(0.1):
+            parent.check_cancelled()
+            if parent.clock() > deadline:
+                raise runtime_error(
+                    TAG_TIMEOUT,
+                    f"execution {record.name} did not finish within the connector's "
+                    f"{timeout:g} s (connector_params.timeout)",
+                )
+        if record.state == "SUCCEEDED":
+            return json.loads(record.result) if record.result else None
+        raise runtime_error(
+            TAG_OPERATION,
+            f"Execution {record.name} finished {record.state}.",
+            operation=self.describe(record.name),
+        )
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """An execution as the REST API (and the ``get`` connector) shows it."""
+        try:
+            record = self.get(name)
+        except NotFoundError as exc:
+            raise runtime_error(TAG_HTTP, str(exc), code=404) from None
+        with record.lock:
+            view: dict[str, Any] = {
+                "name": record.name,
+                "state": record.state,
+                "argument": record.argument,
+                "startTime": record.start_time.isoformat(),
+                "workflowRevisionId": record.deployment.revision_id,
+            }
+            if record.end_time is not None:
+                view["endTime"] = record.end_time.isoformat()
+            if record.result is not None:
+                view["result"] = record.result
+            if record.error_payload is not None:
+                view["error"] = {"payload": record.error_payload, "context": record.error_context}
+        return view
 
     # -- the runner ---------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .connectors import CONNECTOR_ARGS, call_connector
 from .errors import (
     TAG_CONNECTION,
     TAG_CONNECTION_FAILED,
@@ -220,6 +221,8 @@ class Interpreter:
                 token_provider=self.context.token_provider,
                 cancel=self.context.cancel_event,
             )
+        if function in CONNECTOR_ARGS:
+            return call_connector(function, args, self.context)
         if function == "sys.log":
             self._log(args, step, frame)
             return None

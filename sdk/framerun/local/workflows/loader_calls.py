@@ -1,6 +1,7 @@
 """``call`` steps and ``retry`` policies: which functions exist and what they take.
 
-A call names an HTTP function, ``sys.log``, ``sys.sleep`` or a subworkflow; a
+A call names an HTTP function, ``sys.log``, ``sys.sleep``, the executions connector
+(``connectors.py``) or a subworkflow; a
 retry policy names a built-in policy or predicate, or a subworkflow as predicate.
 Built-ins are checked as they are read; subworkflows are recorded and checked once
 every subworkflow is loaded (a call may name one defined further down the file).
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .connectors import CONNECTOR_ARGS
 from .loader_values import NAME_RE, ValueLoader
 from .model import Backoff, CallBody, Const, MapTemplate, RetryPolicy, Routine
 
@@ -82,6 +84,14 @@ class CallLoader(ValueLoader):
         elif function == "sys.sleep":
             if set(args.names()) != {"seconds"}:
                 self._syntax("sys.sleep takes exactly one argument: seconds")
+        elif function in CONNECTOR_ARGS:
+            allowed, required = CONNECTOR_ARGS[function]
+            for key in args.names():
+                if key not in allowed:
+                    self._syntax(f"{function} has no argument '{key}'")
+            for key in required:
+                if args.get(key) is None:
+                    self._syntax(f"{function} needs '{key}'")
         elif "." in function or not NAME_RE.match(function):
             self._unsupported(f"call '{function}'")
         else:

@@ -1,9 +1,14 @@
 """``parallel`` steps: branches or a parallel ``for``, really run concurrently.
 
 Each branch or iteration runs on a worker of a thread pool sized by
-``concurrency_limit`` (default and ceiling 20, Cloud Workflows' per-execution
-cap), so the limit is a true bound on in-flight work, not a hint: with a limit
-of 2, the third HTTP call starts only when one of the first two has finished.
+``concurrency_limit`` (default and ceiling 20), so the limit is a true bound on
+in-flight work, not a hint: with a limit of 2, the third HTTP call starts only when
+one of the first two has finished. On top of that, every branch or iteration holds
+one of the execution's 20 slots while it runs (``ExecutionContext.branch_slots``):
+Cloud Workflows runs at most 20 at once *per execution*, so two parallel steps side
+by side, or nested ones, share 20, and the rest queue. A branch that waits on a
+nested parallel step gives its slot back while it waits (it runs nothing), so
+nesting cannot deadlock on its own slots.
 
 Semantics (https://cloud.google.com/workflows/docs/reference/syntax/parallel-steps):
 
@@ -34,6 +39,7 @@ from .errors import (
 )
 from .loader import MAX_PARALLEL_DEPTH
 from .model import Block, ParallelBody, Step
+from .runtime import MAX_CONCURRENT_BRANCHES, ExecutionContext
 from .scope import BranchScope
 from .signals import ContinueLoop
 from .values import type_name
@@ -43,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_CONCURRENT_BRANCHES", "run_parallel"]
 
-MAX_CONCURRENT_BRANCHES = 20  # Cloud Workflows queues branches and iterations beyond this
+_SLOT_POLL_S = 0.2  # how often a queued branch looks at the cancel flag
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ def run_parallel(interp: Interpreter, body: ParallelBody, step: Step, frame: Fra
     lock = threading.RLock()
     snapshot = frame.scope.snapshot(exclude=shared)
 
+    context = interp.context
+
     def run(job: _Job) -> None:
         scope = BranchScope(frame.scope, shared, lock, snapshot)
         for name, value in job.bindings:
@@ -81,15 +89,26 @@ def run_parallel(interp: Interpreter, body: ParallelBody, step: Step, frame: Fra
         branch = replace(
             frame, scope=scope, parallel_depth=frame.parallel_depth + 1, main_thread=False
         )
-        with contextlib.suppress(ContinueLoop):  # `next: continue` ends this iteration
-            interp.run_block(job.block, branch)
+        _take_slot(context)
+        try:
+            with contextlib.suppress(ContinueLoop):  # `next: continue` ends this iteration
+                interp.run_block(job.block, branch)
+        finally:
+            context.branch_slots.release()
 
     if not jobs:
         return
     workers = max(1, min(limit, MAX_CONCURRENT_BRANCHES, len(jobs)))
-    with ThreadPoolExecutor(workers, thread_name_prefix=f"parallel-{step.name}") as pool:
-        futures = [(job, pool.submit(run, job)) for job in jobs]
-        outcomes = [(job, future.exception()) for job, future in futures]
+    nested = frame.parallel_depth > 0  # this thread is a branch holding a slot
+    if nested:
+        context.branch_slots.release()
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"parallel-{step.name}") as pool:
+            futures = [(job, pool.submit(run, job)) for job in jobs]
+            outcomes = [(job, future.exception()) for job, future in futures]
+    finally:
+        if nested:
+            _take_slot(context, cancellable=False)
 
     failures: list[dict[str, Any]] = []
     for job, exc in outcomes:
@@ -110,6 +129,13 @@ def run_parallel(interp: Interpreter, body: ParallelBody, step: Step, frame: Fra
             f"{first_message})",
             branches=failures,
         )
+
+
+def _take_slot(context: ExecutionContext, *, cancellable: bool = True) -> None:
+    """Wait for one of the execution's branch slots; a cancel ends the wait."""
+    while not context.branch_slots.acquire(timeout=_SLOT_POLL_S):
+        if cancellable:
+            context.check_cancelled()
 
 
 def _concurrency_limit(interp: Interpreter, body: ParallelBody, frame: Frame) -> int:

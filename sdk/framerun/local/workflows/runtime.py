@@ -14,16 +14,37 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import TAG_RESOURCE_LIMIT, ExecutionCancelled, runtime_error
 from .scope import MAX_MEMORY_BYTES
 from .tokens import TokenProvider, no_token_provider
 from .values import to_json
 
-__all__ = ["MAX_STEPS", "ExecutionContext", "LogEntry"]
+__all__ = [
+    "MAX_CONCURRENT_BRANCHES",
+    "MAX_STEPS",
+    "ExecutionContext",
+    "ExecutionsHost",
+    "LogEntry",
+]
 
 MAX_STEPS = 100_000  # steps per execution, per Cloud Workflows' quotas
+# Branches and iterations of parallel steps running at once, per execution (quotas
+# page; a parallel step's concurrency_limit applies "within a single workflow
+# execution"): more wait in a queue, whatever the steps' own limits say.
+MAX_CONCURRENT_BRANCHES = 20
+
+
+class ExecutionsHost(Protocol):
+    """What the Workflows executions connector calls: the emulator's execution store."""
+
+    def run_child(
+        self, parent: ExecutionContext, workflow: str, argument: Any, timeout: float
+    ) -> Any: ...
+
+    def describe(self, name: str) -> dict[str, Any]: ...
+
 
 log = logging.getLogger("framerun.local.workflows")
 
@@ -69,6 +90,12 @@ class ExecutionContext:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     max_steps: int = MAX_STEPS
     memory_limit: int = MAX_MEMORY_BYTES
+    # The executions connector's backend; None outside an execution store.
+    executions: ExecutionsHost | None = None
+    # One slot per running branch or iteration of any parallel step in this execution.
+    branch_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_CONCURRENT_BRANCHES)
+    )
     logs: list[LogEntry] = field(default_factory=list, init=False)
     steps_run: int = field(default=0, init=False)
     _current: tuple[tuple[str, str], ...] = field(default=(), init=False, repr=False)
