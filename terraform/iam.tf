@@ -1,8 +1,9 @@
 # Two least-privilege service accounts:
 #   renderer - the Cloud Run service's identity: objects in the render bucket
 #              (and the webhook secret, when one is set), nothing else.
-#   invoker  - the workflow's identity: invoke this one Cloud Run service and
-#              write its own logs.
+#   invoker  - the workflow's identity: invoke this one Cloud Run service, write
+#              its own logs, and start and read child executions of the render
+#              workflow (fan-out past 20 chunks in flight).
 # No binding in this module names allUsers or allAuthenticatedUsers.
 
 resource "google_service_account" "renderer" {
@@ -41,6 +42,16 @@ resource "google_cloud_run_v2_service_iam_member" "invoker_run" {
 resource "google_project_iam_member" "invoker_logs" {
   project = var.project_id
   role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.invoker.email}"
+}
+
+# invoker: past 20 chunks in flight a render starts child executions of its own
+# workflow (the executions connector's run) and each child reads its parent's state
+# (get). roles/workflows.invoker allows creating, reading and cancelling executions,
+# nothing else; project level, since Workflows has no per-workflow IAM resource.
+resource "google_project_iam_member" "invoker_child_executions" {
+  project = var.project_id
+  role    = "roles/workflows.invoker"
   member  = "serviceAccount:${google_service_account.invoker.email}"
 }
 

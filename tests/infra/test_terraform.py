@@ -32,6 +32,8 @@ EXPECTED_SA_GRANTS = {
     "invoker": {
         ("google_cloud_run_v2_service_iam_member", "roles/run.invoker"),
         ("google_project_iam_member", "roles/logging.logWriter"),
+        # child executions of the render workflow (fan-out past 20 chunks in flight)
+        ("google_project_iam_member", "roles/workflows.invoker"),
     },
 }
 
@@ -342,6 +344,10 @@ def check_callers(directory: Path) -> None:
     module = load_module(directory)
     execs = resource(module, "google_project_iam_member", "caller_workflows")
     assert execs["role"] == "roles/workflows.invoker"
+    # The workflow starts child executions of itself past 20 chunks in flight.
+    children = resource(module, "google_project_iam_member", "invoker_child_executions")
+    assert children["role"] == "roles/workflows.invoker"
+    assert "google_service_account.invoker.email" in children["member"]
     assert execs["for_each"] == "${toset(var.caller_members)}"
     assert execs["member"] == "${each.value}"
     objects = resource(module, "google_storage_bucket_iam_member", "caller_objects")
