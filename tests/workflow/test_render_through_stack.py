@@ -164,6 +164,37 @@ def test_concurrency_limit_is_honoured(stack: tuple, project: Path, tmp_path: Pa
     assert proxy.max_in_flight_chunks == 2  # parallel, and never more than the limit
 
 
+def test_sixty_chunks_in_flight_render_through_child_executions(
+    stack: tuple, tmp_path: Path
+) -> None:
+    """Past Workflows' 20 branches per execution: 100 chunks, 60 at a time, one video."""
+    target, proxy = stack
+    site = write_composition(tmp_path / "site", MOVERS["css"], fps="25", duration="4")
+    proxy.max_in_flight_chunks = 0
+    before = len(proxy.actions)
+    config = {"chunkSize": 1, "maxParallelChunks": 60, "quality": "high"}
+    samples = _render(target, site, config, tmp_path / "d.mp4")
+    # More than one execution's 20 at once, never more than asked for.
+    assert 20 < proxy.max_in_flight_chunks <= 60
+    rendered = [c for a, c, status in proxy.actions[before:] if a == "renderChunk"]
+    assert sorted(rendered) == list(range(100))  # every chunk once: none rendered twice
+    framerun.render(site, tmp_path / "l.mp4", quality="high")
+    distributed, local = decode(tmp_path / "d.mp4"), decode(tmp_path / "l.mp4")
+    assert len(distributed.frames) == len(local.frames) == 100
+    assert distributed.pts == local.pts
+    assert min_psnr(distributed.frames, local.frames) >= 45.0
+    final = samples[-1]
+    assert final.status == "succeeded" and final.chunks_done == final.chunks_total == 100
+    costs = final.costs
+    parts = (
+        costs.cloud_run_vcpu_usd
+        + costs.cloud_run_memory_usd
+        + costs.cloud_run_requests_usd
+        + costs.workflows_usd
+    )
+    assert parts == costs.total_usd
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
     """A webhook receiver on loopback that records raw requests."""
