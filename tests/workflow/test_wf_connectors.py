@@ -233,10 +233,13 @@ def test_get_shows_an_execution_as_the_rest_api_does(store: ExecutionStore) -> N
     source = f"""
     main:
       steps:
+        - init:
+            assign:
+              - id: ${{sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID")}}
         - me:
             call: {GET}
             args:
-              name: ${{"projects/p/locations/l/workflows/w/executions/" + sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID")}}
+              name: ${{"projects/p/locations/l/workflows/w/executions/" + id}}
             result: e
         - done:
             return: ${{e}}

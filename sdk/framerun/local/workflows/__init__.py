@@ -2,9 +2,12 @@
 
 Runs ``workflows/render.yaml`` unchanged against a local service, with the same
 semantics the cloud applies (retries re-run the whole ``try``, parallel
-``concurrency_limit`` is a real bound, JSON bodies, error tags, the 512 KB
-variable budget), and refuses anything outside the subset when the workflow
-loads rather than half-running it. Layers, each usable alone:
+``concurrency_limit`` is a real bound, JSON bodies, error tags), the same limits
+(20 branches or iterations at once per execution, 10 branches per step, nesting 2
+deep, 100,000 steps, 512 KB of variables, 2 MB responses, 128 KB of source, 50
+conditions, call depth 20, 32 KB arguments), the executions connector's ``run`` and
+``get`` (child executions, ``connectors.py``), and refuses anything outside the subset
+when the workflow loads rather than half-running it. Layers, each usable alone:
 
 * :func:`load_workflow` → :class:`Workflow` (validated), :func:`run_workflow` /
   :class:`Interpreter` with an :class:`ExecutionContext` (tests, scripts);
