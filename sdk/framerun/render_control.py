@@ -44,7 +44,9 @@ def cancel_render(
 
     No new step starts after this; a chunk already being rendered finishes on its
     instance and stays in the bucket (so :func:`resume_render` can reuse it), but
-    the output is never assembled. Progress then reports ``cancelled``.
+    the output is never assembled. Progress then reports ``cancelled``. A render
+    fanned out to child executions (more than 20 chunks in flight) stops too: each
+    child reads this execution's state before every chunk and starts no new one.
     """
     name = execution_name_of(handle_or_execution_name)
     with owned_executions(executions, target) as api, translated("cancel execution", name):
