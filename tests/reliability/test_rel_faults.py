@@ -20,7 +20,7 @@ import pytest
 import framerun
 from framerun.render_control import cancel_render, resume_render
 from framerun_service.core.errors import InvalidInputError
-from tests.reliability.conftest import CHUNKS, CONFIG
+from tests.reliability.conftest import CHUNKS, CONFIG, FRAMES
 from tests.reliability.rel_proxies import Directive, Exchange, error_body
 from tests.reliability.rel_stack import (
     RelStack,
@@ -30,6 +30,7 @@ from tests.reliability.rel_stack import (
     soak,
     when,
 )
+from tests.videos import decode
 
 _CHUNK_OBJECT = re.compile(r"/chunks/(\d{5})\.mp4$")
 _GCS_503 = b'{"error": {"code": 503, "message": "injected: backend unavailable"}}'
@@ -525,6 +526,65 @@ def test_a_render_failed_by_an_outage_resumes_without_rendering_finished_chunks(
         figures,
         "resume_after_failure",
         result="failed STORAGE_UNAVAILABLE (typed), resumed: correct video",
+        chunks_rendered_before_failure=len(done_before),
+        chunks_reused_on_resume=len(reused),
+        chunk_renders_total=len(renders),
+        psnr_db=psnr,
+        seconds=round(time.monotonic() - started, 1),
+    )
+
+
+@repeated
+def test_a_fanned_out_render_failed_by_an_outage_resumes_without_rendering_twice(
+    stack: RelStack,
+    project: Path,
+    tmp_path: Path,
+    figures: dict,
+    attempt: int,
+) -> None:
+    """Past 20 in flight (30 chunks, 24 at once: two child executions of 12), chunk 2
+    keeps failing in the first child until its retries run out. The render fails with
+    the typed error while the other child finishes its group; resuming renders only
+    what is missing, so every chunk is rendered exactly once across all children."""
+    chunks = FRAMES // 2
+    outage = threading.Event()
+    outage.set()
+    body = error_body("STORAGE_UNAVAILABLE", "injected outage", retryable=True)
+    stack.service_proxy.hook = lambda e: (
+        Directive(respond=503, body=body)
+        if outage.is_set() and e.kind == "renderChunk" and e.chunk == 2
+        else None
+    )
+    started = time.monotonic()
+    config = {**CONFIG, "chunkSize": 2, "maxParallelChunks": 24}
+    handle = stack.start(project, config)
+    with pytest.raises(framerun.RenderFailedError) as failure:
+        stack.wait(handle)
+    assert failure.value.code == "STORAGE_UNAVAILABLE"
+    done_before = sorted(stack.service_proxy.chunk_renders(handle.render_id))
+    assert 2 not in done_before
+    assert set(range(15, 30)) <= set(done_before)  # the second child finished its group
+
+    outage.clear()
+    resumed = resume_render(handle.execution_name, target=stack.target)
+    stack.wait(resumed)
+    # Two-frame chunks: compared with the same chunking in process (x264 sees less of
+    # the future in a short chunk, so other chunkings differ by more than encoding noise).
+    framerun.render(project, tmp_path / "ref2.mp4", chunk_size=2, quality="high", workers=1)
+    reference = decode(tmp_path / "ref2.mp4").frames
+    psnr = assert_render_correct(stack, resumed, reference, tmp_path, chunks=chunks)
+    renders = stack.service_proxy.chunk_renders(handle.render_id)
+    assert renders == list(range(chunks)), renders  # each chunk rendered exactly once
+    reused = sorted(
+        e.chunk
+        for e in stack.service_proxy.actions(handle.render_id, "renderChunk")
+        if e.cached is True
+    )
+    assert reused == done_before
+    _record(
+        figures,
+        "fan_out_resume_after_failure",
+        result="failed STORAGE_UNAVAILABLE (typed) in a child execution, resumed: correct video",
         chunks_rendered_before_failure=len(done_before),
         chunks_reused_on_resume=len(reused),
         chunk_renders_total=len(renders),
