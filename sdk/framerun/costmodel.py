@@ -23,7 +23,8 @@
 - **Cost** is :func:`framerun.costs.estimate_costs` of those requests (so the parts
   add up exactly, at the same list prices) with the workflow's steps from
   :func:`framerun.costs.estimate_workflow_steps`. A cold start is billed inside its
-  chunk's request: an upper bound.
+  chunk's request: request-based billing charges an instance while it starts
+  (https://cloud.google.com/run/docs/configuring/billing-settings).
 
 Every figure measured here sits in :data:`MEASURED` with its date, commit and
 command (``scripts/measure_overheads.py``); the assumptions are the module constants

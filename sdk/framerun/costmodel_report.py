@@ -32,8 +32,9 @@ PLOT_NAME = "model.png"
 DISCLAIMER = (
     f"A prediction at Google's {CURRENCY} list prices as of {PRICES_AS_OF} (framerun.costs: "
     "Cloud Run request-based billing, Workflows internal steps, Tier 1 regions), before free "
-    "tiers, discounts and taxes; cold starts are billed inside their chunk's request (an "
-    "upper bound); Cloud Storage and networking are not included."
+    "tiers, discounts and taxes; cold starts are billed inside their chunk's request, as "
+    "request-based billing charges an instance's start-up; Cloud Storage and networking "
+    "are not included."
 )
 
 
