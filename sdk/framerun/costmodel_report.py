@@ -142,7 +142,7 @@ def markdown(job: Job, predictions: Sequence[Prediction], o: Overheads = MEASURE
         f"stream-copied ({o.assemble_s_per_mb * 1000:.1f} ms per MB of output) and the "
         "output uploaded, on a warm instance.",
         f"- cost = `costs.estimate_costs` of those requests and the workflow's steps "
-        f"(instances: steps {steps}). {DISCLAIMER}",
+        f"(steps by instance count: {steps}). {DISCLAIMER}",
         f"- assumption, documented: the platform's share of a cold start is "
         f'{PLATFORM_START_S:g} s, the one start-up figure Cloud Run publishes ("instances '
         f"with an attached L4 GPU with drivers pre-installed start in approximately 5 "

@@ -22,6 +22,7 @@ from framerun.costmodel import (
     SCALE_OUT_PER_S,
     Job,
     chunk_count,
+    cold_start_s,
     predict,
     predict_many,
 )
@@ -72,12 +73,12 @@ def test_wall_time_falls_with_instances_until_overheads_dominate() -> None:
     walls = [predict(ISSUE_JOB, n).wall_s for n in (1, 2, 4, 8, 16, 32, 64)]
     assert walls == sorted(walls, reverse=True)
     assert walls[0] / walls[-1] > 10
-    # From some count on, one more instance no longer pays: the cold start, the
-    # assemble and the scale-out delay are a floor that fan-out cannot cut.
-    floor = PLATFORM_START_S + predict(ISSUE_JOB, 400).assemble_s
-    assert predict(ISSUE_JOB, 400).wall_s > floor
-    assert predict(ISSUE_JOB, 400).wall_s > predict(ISSUE_JOB, 256).wall_s
-    assert 399 / SCALE_OUT_PER_S > 0  # the delay that makes 400 slower than 256
+    # From some count on, one more instance no longer pays: the plan, a cold start,
+    # the assemble and the scale-out delay are a floor that fan-out cannot cut.
+    wide = predict(ISSUE_JOB, 400)
+    floor = wide.plan_s + cold_start_s(ISSUE_JOB) + wide.assemble_s + 399 / SCALE_OUT_PER_S
+    assert floor < wide.wall_s < floor + 10
+    assert wide.wall_s > predict(ISSUE_JOB, 256).wall_s
 
 
 def test_cost_grows_with_instances_since_every_instance_pays_a_cold_start() -> None:
@@ -168,17 +169,31 @@ def test_bench_model_refuses_bad_input_with_one_line() -> None:
 
 def test_write_doc_replaces_its_section_idempotently(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
+    real = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
     doc = tmp_path / "performance.md"
-    doc.write_text("# Performance\n\nbench-peer's text stays.\n", encoding="utf-8")
+    doc.write_text(real.read_text(encoding="utf-8"), encoding="utf-8")
+    head = doc.read_text(encoding="utf-8").split(BEGIN)[0]
+    assert "## Results" in head  # bench-peer's part of the file
     args = ["bench", "--model", "--write-doc", "--doc", str(doc)]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     once = doc.read_text(encoding="utf-8")
-    assert once.startswith("# Performance\n\nbench-peer's text stays.\n\n" + BEGIN)
-    assert once.count(BEGIN) == 1 and "| 400 | 400 |" in once
+    assert once.startswith(head + BEGIN)
+    assert once.count(BEGIN) == 1 and once.count(END) == 1 and "| 400 | 400 |" in once
     assert f"{PLATFORM_START_S:g} s" in once  # the documented cold start is stated
     png = tmp_path / "model.png"
     assert png.read_bytes().startswith(b"\x89PNG")
     second = CliRunner().invoke(main, args)
     assert second.exit_code == 0, second.output
     assert doc.read_text(encoding="utf-8") == once
+
+
+def test_write_doc_appends_its_section_to_a_file_without_one(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nbench-peer's text stays.\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["bench", "--model", "--write-doc", "--doc", str(doc)])
+    assert result.exit_code == 0, result.output
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Performance\n\nbench-peer's text stays.\n\n" + BEGIN)
+    assert text.endswith(END + "\n")
