@@ -152,8 +152,8 @@ def markdown(job: Job, predictions: Sequence[Prediction], o: Overheads = MEASURE
         f"{400 / SCALE_OUT_PER_S:g} s longer than the first); its autoscaling page only "
         "says a request waits for a new instance up to 3.5× the average start time or 10 s.",
         "- assumption: fan-out past 20 branches (parent and child executions) starts every "
-        "chunk as one parallel step would; the extra steps of the child executions are "
-        "counted by `costs.estimate_workflow_steps` as the workflow defines them.",
+        "chunk as one parallel step would (no extra latency per child execution); the "
+        "steps are what `costs.estimate_workflow_steps` counts for that many chunks.",
         f"- measured here ({o.source}); loopback storage is faster than Cloud Storage from "
         "an instance, so storage terms are lower bounds.",
         END,
