@@ -517,6 +517,16 @@ def draw_chart(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
+def _model_section() -> list[str]:
+    """The cost model's marked section of the current doc (framerun bench --model
+    --write-doc writes it), to carry over unchanged: [] when there is none."""
+    from framerun.costmodel_report import BEGIN, END
+
+    old = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
+    start, end = old.find(BEGIN), old.find(END)
+    return ["", old[start : end + len(END)]] if start != -1 and end > start else []
+
+
 def write_doc(rows: list[Row], s: Summary, reps: int) -> None:
     draw_chart(rows, CHART)
     command = " ".join(["scripts/bench_peer.py", *sys.argv[1:]])
@@ -524,7 +534,9 @@ def write_doc(rows: list[Row], s: Summary, reps: int) -> None:
     lines = [
         "# Performance against HyperFrames",
         "",
-        "Written by `make bench-peer` (scripts/bench_peer.py) — do not edit by hand.",
+        "Written by `make bench-peer` (scripts/bench_peer.py) — do not edit by hand; the cost "
+        "and time model's section at the end is `framerun bench --model --write-doc`'s, kept "
+        "as it is.",
         "",
         f"- {when}; {machine()}",
         f"- HyperFrames CLI {HF_VERSION}: `run-peer.sh -w 2` (2 workers, its defaults otherwise)",
@@ -550,6 +562,7 @@ def write_doc(rows: list[Row], s: Summary, reps: int) -> None:
         "## How it is measured",
         "",
         __doc__.split("\n\n")[2],
+        *_model_section(),
     ]
     DOC.write_text("\n".join(lines) + "\n", encoding="utf-8")
     log(f"wrote {DOC.relative_to(REPO)} and {CHART.relative_to(REPO)}")

@@ -34,7 +34,7 @@ resource "google_cloud_run_v2_service" "renderer" {
     max_instance_request_concurrency = 1
 
     scaling {
-      min_instance_count = 0
+      min_instance_count = var.min_instances
       max_instance_count = var.max_instance_count
     }
 
@@ -96,6 +96,14 @@ resource "google_cloud_run_v2_service" "renderer" {
         period_seconds    = 5
         failure_threshold = 24
       }
+    }
+  }
+
+  lifecycle {
+    # A variable's validation may not name another variable before Terraform 1.9.
+    precondition {
+      condition     = var.min_instances <= var.max_instance_count
+      error_message = "min_instances must not exceed max_instance_count; lower min_instances or raise max_instance_count."
     }
   }
 

@@ -47,6 +47,17 @@ variable "max_instance_count" {
   default     = 20
 }
 
+variable "min_instances" {
+  description = "Cloud Run instances kept warm while no render runs. 0 (the default) scales to zero and costs nothing idle, but a render's first chunks each wait for a cold start (about 5 s for the platform plus about 1 s for the service and its browser). Each warm instance is billed at Cloud Run's idle rate, about $79 a month at 4 vCPU / 8 GiB (docs/deploy-gcp.md, Cold start), and saves the cold start of one chunk only: fan-out still starts the rest cold."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.min_instances >= 0 && floor(var.min_instances) == var.min_instances
+    error_message = "min_instances must be a whole number ≥ 0 (0 scales to zero when idle)."
+  }
+}
+
 variable "request_timeout_seconds" {
   description = "Cloud Run request timeout in seconds (also passed to the container as FRAMERUN_REQUEST_TIMEOUT_S). 3600 is Cloud Run's maximum."
   type        = number

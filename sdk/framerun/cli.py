@@ -45,6 +45,7 @@ class _LazyGroup(click.Group):
     Google and HTTP clients behind them) before its first frame."""
 
     LAZY: ClassVar[dict[str, str]] = {
+        "bench": "framerun.cli_bench:bench",
         "cloudrun": "framerun.cli_cloudrun:cloudrun",
         "local": "framerun.cli_local:local",
         "init": "framerun.cli_init:init",

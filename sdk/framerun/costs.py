@@ -36,6 +36,12 @@ CLOUD_RUN_MILLION_REQUESTS_USD = Decimal("0.40")  # per 1,000,000 requests
 # "Cloud Run charges you only for the resources you use, rounded up to the nearest
 # 100 millisecond" (same page): each request's time is rounded up to this.
 CLOUD_RUN_BILLING_GRANULARITY_S = Decimal("0.1")
+# An instance kept warm by min_instances (terraform/variables.tf) that serves no request
+# is billed at the same page's lower "idle min instance" rate, Tier 1, request-based
+# billing (not checked against a stored copy of the page: re-check before relying on it).
+CLOUD_RUN_IDLE_VCPU_SECOND_USD = Decimal("0.0000025")  # per vCPU-second, idle
+CLOUD_RUN_IDLE_GIB_SECOND_USD = Decimal("0.0000025")  # per GiB-second, idle
+HOURS_PER_MONTH = 730  # Google's pricing pages' month
 
 # Workflows, internal steps: https://cloud.google.com/workflows/pricing
 # Calls to Cloud Run on *.run.app are internal steps (same page). A service behind a

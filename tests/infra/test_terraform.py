@@ -221,7 +221,7 @@ def check_variables(directory: Path) -> None:
         "project_id", "region", "name_prefix", "image", "cpu", "memory",
         "max_instance_count", "request_timeout_seconds", "chunk_retention_days",
         "bucket_force_destroy", "runaway_request_threshold", "notification_channels",
-        "caller_members", "webhook_secret",
+        "caller_members", "webhook_secret", "min_instances",
     }  # fmt: skip
     assert required <= set(declared), f"missing variables: {sorted(required - set(declared))}"
     for name, body in declared.items():
@@ -238,6 +238,10 @@ def check_variables(directory: Path) -> None:
     assert defaults["bucket_force_destroy"] is False
     assert defaults["notification_channels"] == []
     assert defaults["webhook_secret"] == ""
+    # Scale to zero unless asked: a warm instance is billed while idle.
+    assert defaults["min_instances"] == 0
+    (rule,) = declared["min_instances"]["validation"]
+    assert "var.min_instances >= 0" in rule["condition"]
     assert declared["webhook_secret"].get("sensitive") is True
 
 
@@ -306,6 +310,10 @@ def check_cloud_run(directory: Path) -> None:
     assert template["service_account"] == "${google_service_account.renderer.email}"
     scaling = only(template["scaling"], "scaling")
     assert scaling["max_instance_count"] == "${var.max_instance_count}"
+    assert scaling["min_instance_count"] == "${var.min_instances}"
+    (lifecycle,) = svc["lifecycle"]
+    (pre,) = lifecycle["precondition"]
+    assert pre["condition"] == "${var.min_instances <= var.max_instance_count}"
     container = only(template["containers"], "containers")
     assert container["image"] == "${var.image}"
     limits = only(container["resources"], "resources")["limits"]
@@ -417,6 +425,44 @@ def test_formatting() -> None:
             hcl2.load(handle)
 
 
+def _block(text: str, header: str) -> str:
+    """The top-level block that starts with ``header`` (closed by a ``}`` at column 0)."""
+    start = text.index(header)
+    return text[start : text.index("\n}\n", start) + 3]
+
+
+def test_min_instances_bounds_are_enforced_by_terraform(tmp_path: Path) -> None:
+    """The variable's validation and the service's precondition, evaluated by terraform
+    itself on a module of just those blocks (no provider to download)."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform not on PATH (the structure is checked by test_module)")
+    text = (MODULE / "variables.tf").read_text()
+    svc = resource(load_module(MODULE), "google_cloud_run_v2_service", "renderer")
+    condition = svc["lifecycle"][0]["precondition"][0]["condition"]
+    (tmp_path / "main.tf").write_text(
+        _block(text, 'variable "min_instances" {')
+        + _block(text, 'variable "max_instance_count" {')
+        + 'resource "terraform_data" "service" {\n  lifecycle {\n    precondition {\n'
+        + f'      condition     = {condition[2:-1]}\n      error_message = "too many"\n'
+        + "    }\n  }\n}\n"
+    )
+
+    def plan(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [terraform, f"-chdir={tmp_path}", "plan", "-input=false", "-no-color", *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+    init = [terraform, f"-chdir={tmp_path}", "init", "-input=false", "-no-color"]
+    assert subprocess.run(init, capture_output=True, timeout=120).returncode == 0
+    assert plan().returncode == 0
+    assert plan("-var", "min_instances=2").returncode == 0
+    for bad in ("-1", "1.5"):
+        run = plan("-var", f"min_instances={bad}")
+        assert run.returncode != 0 and "min_instances must be a whole number" in run.stderr
+    run = plan("-var", "min_instances=30", "-var", "max_instance_count=20")
+    assert run.returncode != 0 and "too many" in run.stderr
+
+
 # ---- mutated copies: the checks must catch a widened role and a public binding ------
 
 
@@ -468,6 +514,16 @@ def test_all_users_binding_is_caught(module_copy: Path) -> None:
     )
     with pytest.raises(AssertionError, match="allUsers"):
         check_no_public_members(module_copy)
+
+
+def test_a_fixed_min_instance_count_is_caught(module_copy: Path) -> None:
+    run_tf = module_copy / "run.tf"
+    text = run_tf.read_text()
+    run_tf.write_text(
+        text.replace("min_instance_count = var.min_instances", "min_instance_count = 1")
+    )
+    with pytest.raises(AssertionError, match="min_instance"):
+        check_cloud_run(module_copy)
 
 
 def test_extra_output_is_caught(module_copy: Path) -> None:
