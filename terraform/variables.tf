@@ -42,7 +42,7 @@ variable "memory" {
 }
 
 variable "max_instance_count" {
-  description = "Upper bound on Cloud Run instances. Each instance renders one chunk at a time, so this caps parallel chunks (and spend)."
+  description = "Upper bound on Cloud Run instances. Each instance renders one chunk at a time, so this caps parallel chunks (and spend): raise it with maxParallelChunks (up to 400)."
   type        = number
   default     = 20
 }

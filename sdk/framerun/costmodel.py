@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from framerun.costs import Costs, estimate_costs, estimate_workflow_steps
+from framerun_service.render.fanout import chunk_groups
 from framerun.errors import InvalidConfigError
 from framerun_service.render.throughput import FULL_HD_PIXELS, TYPICAL, FrameCost, frame_seconds
 
@@ -243,7 +244,7 @@ def predict(job: Job, instances: int, *, overheads: Overheads = MEASURED) -> Pre
         assemble_s,
         vcpu=job.vcpu,
         memory_gib=job.memory_gib,
-        workflow_steps=estimate_workflow_steps(chunks),
+        workflow_steps=estimate_workflow_steps(chunks, groups=len(chunk_groups(chunks, used))),
     )
     return Prediction(
         instances=instances,
