@@ -38,8 +38,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from framerun.costs import Costs, estimate_costs, estimate_workflow_steps
-from framerun_service.render.fanout import chunk_groups
 from framerun.errors import InvalidConfigError
+from framerun_service.render.fanout import chunk_groups
 from framerun_service.render.throughput import FULL_HD_PIXELS, TYPICAL, FrameCost, frame_seconds
 
 __all__ = [
