@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -89,20 +89,7 @@ DEFAULT_DOC = Path("docs") / "performance.md"
     envvar="FRAMERUN_BENCH_SITE_MB",
     help="Size of the site archive each instance downloads.",
 )
-def bench(
-    model: bool,
-    write_doc: bool,
-    doc: Path,
-    duration: float,
-    width: int,
-    height: int,
-    fps: float,
-    vcpu: int,
-    memory_gib: float,
-    instance_counts: tuple[int, ...],
-    page: str,
-    site_mb: float,
-) -> None:
+def bench(model: bool, write_doc: bool, doc: Path, **job_options: Any) -> None:
     """Predict a distributed render's wall time and cost (--model); the measured
     benchmarks run from a checkout with `make bench` and `make bench-peer`."""
     if not model:
@@ -115,18 +102,7 @@ def bench(
         )
         return
     try:
-        _run(
-            doc if write_doc else None,
-            duration=duration,
-            width=width,
-            height=height,
-            fps=fps,
-            vcpu=vcpu,
-            memory_gib=memory_gib,
-            instance_counts=instance_counts,
-            page=page,
-            site_mb=site_mb,
-        )
+        _run(doc if write_doc else None, **job_options)
     except FramerunError as exc:
         fail(exc)
 

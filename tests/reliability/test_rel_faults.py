@@ -511,27 +511,45 @@ def test_a_render_failed_by_an_outage_resumes_without_rendering_finished_chunks(
     assert 2 not in done_before
 
     outage.clear()
+    _record(
+        figures,
+        "resume_after_failure",
+        result="failed STORAGE_UNAVAILABLE (typed), resumed: correct video",
+        **_resume_renders_only_what_is_missing(
+            stack, handle, reference, tmp_path, chunks=CHUNKS, done_before=done_before
+        ),
+        seconds=round(time.monotonic() - started, 1),
+    )
+
+
+def _resume_renders_only_what_is_missing(
+    stack: RelStack,
+    handle: framerun.RenderHandle,
+    reference: list[Any],
+    tmp_path: Path,
+    *,
+    chunks: int,
+    done_before: list[int],
+) -> dict[str, Any]:
+    """Resume ``handle``: a correct video, each chunk rendered exactly once overall, and
+    exactly the chunks finished before reused. Returns the figures to record."""
     resumed = resume_render(handle.execution_name, target=stack.target)
     stack.wait(resumed)
-    psnr = assert_render_correct(stack, resumed, reference, tmp_path, chunks=CHUNKS)
+    psnr = assert_render_correct(stack, resumed, reference, tmp_path, chunks=chunks)
     renders = stack.service_proxy.chunk_renders(handle.render_id)
-    assert renders == list(range(CHUNKS)), renders  # each chunk rendered exactly once
+    assert renders == list(range(chunks)), renders  # each chunk rendered exactly once
     reused = sorted(
         e.chunk
         for e in stack.service_proxy.actions(handle.render_id, "renderChunk")
         if e.cached is True
     )
     assert reused == done_before
-    _record(
-        figures,
-        "resume_after_failure",
-        result="failed STORAGE_UNAVAILABLE (typed), resumed: correct video",
-        chunks_rendered_before_failure=len(done_before),
-        chunks_reused_on_resume=len(reused),
-        chunk_renders_total=len(renders),
-        psnr_db=psnr,
-        seconds=round(time.monotonic() - started, 1),
-    )
+    return {
+        "chunks_rendered_before_failure": len(done_before),
+        "chunks_reused_on_resume": len(reused),
+        "chunk_renders_total": len(renders),
+        "psnr_db": psnr,
+    }
 
 
 @repeated
@@ -566,29 +584,17 @@ def test_a_fanned_out_render_failed_by_an_outage_resumes_without_rendering_twice
     assert set(range(15, 30)) <= set(done_before)  # the second child finished its group
 
     outage.clear()
-    resumed = resume_render(handle.execution_name, target=stack.target)
-    stack.wait(resumed)
     # Two-frame chunks: compared with the same chunking in process (x264 sees less of
     # the future in a short chunk, so other chunkings differ by more than encoding noise).
     framerun.render(project, tmp_path / "ref2.mp4", chunk_size=2, quality="high", workers=1)
     reference = decode(tmp_path / "ref2.mp4").frames
-    psnr = assert_render_correct(stack, resumed, reference, tmp_path, chunks=chunks)
-    renders = stack.service_proxy.chunk_renders(handle.render_id)
-    assert renders == list(range(chunks)), renders  # each chunk rendered exactly once
-    reused = sorted(
-        e.chunk
-        for e in stack.service_proxy.actions(handle.render_id, "renderChunk")
-        if e.cached is True
-    )
-    assert reused == done_before
     _record(
         figures,
         "fan_out_resume_after_failure",
         result="failed STORAGE_UNAVAILABLE (typed) in a child execution, resumed: correct video",
-        chunks_rendered_before_failure=len(done_before),
-        chunks_reused_on_resume=len(reused),
-        chunk_renders_total=len(renders),
-        psnr_db=psnr,
+        **_resume_renders_only_what_is_missing(
+            stack, handle, reference, tmp_path, chunks=chunks, done_before=done_before
+        ),
         seconds=round(time.monotonic() - started, 1),
     )
 
