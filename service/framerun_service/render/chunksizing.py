@@ -17,8 +17,10 @@ The numbers (docs/architecture.md, "Chunk sizing", says why in one place):
   Chrome image, tens of seconds at worst), the site's download, the page load (which
   ``FRAMERUN_LOAD_TIMEOUT_S`` bounds at 30 s) and the chunk's upload.
 - ``PREROLL_S_PER_FRAME`` = 0.2 ms: a chunk starting at frame N first lives through
-  frames 0…N−1 without drawing them (``runtime.js`` preroll). Measured on one page:
-  0.163 ms a frame on examples/bench, 0.124 ms on css-motion (3000 frames each).
+  frames 0…N−1 without drawing them (``runtime.js`` preroll). Measured on one page
+  (3000 frames each): 0.163 ms a frame on examples/bench (``make bench`` reports it as
+  ``preroll_ms_per_frame``), 0.124 ms on css-motion. A page whose scripts do heavy work
+  at every tick pre-rolls slower; this bound does not cover that.
 - ``TARGET_CHUNK_S`` = 300 s of predicted render time: when the parallelism cannot
   absorb a video in chunks that short, it gets whole waves of ``max_parallel_chunks``
   chunks instead of fewer, longer ones. A retried chunk then repeats at most 5 minutes,
