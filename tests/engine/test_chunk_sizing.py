@@ -79,7 +79,7 @@ def assert_exact_balanced_cover(p: Plan) -> None:
     frames=st.integers(1, 220_000),
     fps=st.sampled_from([24, 30, 60]),
     size=st.sampled_from(list(SIZES.values())),
-    parallel=st.integers(1, 20),
+    parallel=st.integers(1, 400),
     vcpus=st.integers(1, 8),
     target=st.one_of(st.none(), st.integers(1, 6000)),
 )
@@ -123,12 +123,11 @@ def test_auto_count_fills_the_parallelism_in_whole_waves(
 ) -> None:
     """Enough frames: a multiple of max_parallel_chunks, and no fewer waves would fit.
     Too few: fewer chunks, each at least MIN_CHUNK_FRAMES (one chunk if even that is too
-    many). Checked on the sizing itself: plans past 20 chunks at once are the lead's."""
+    many)."""
     comp = video(*size, seconds=Fraction(frames, 30))
-    model = chunksizing.ChunkModel(comp.width, comp.height, vcpus)
-    sizing = chunksizing.auto_chunk_sizing(0, frames, max_parallel_chunks=parallel, model=model)
-    count = sizing.count
-    assert sizing.size == -(-frames // count)
+    p = plan(comp, max_parallel_chunks=parallel, instance_vcpus=vcpus)
+    count = len(p.chunks)
+    assert max(c.frames for c in p.chunks) == -(-frames // count)
     if frames >= parallel * MIN_CHUNK_FRAMES:
         assert count % parallel == 0 and count >= parallel
         if count > parallel:  # one wave fewer would need chunks past the target or budget
@@ -145,11 +144,9 @@ def test_auto_count_fills_the_parallelism_in_whole_waves(
 
 def test_ten_minutes_at_400_parallel_gives_400_chunks_of_45_frames() -> None:
     """The issue's example: fan-out is what turns minutes into seconds."""
-    sizing = chunksizing.auto_chunk_sizing(
-        0, 18_000, max_parallel_chunks=400, model=chunksizing.ChunkModel(1920, 1080, 4)
-    )
-    assert (sizing.count, sizing.size) == (400, 45)
-    assert "18000 frames over 400 chunks at once" in sizing.describe()
+    p = plan(video(), max_parallel_chunks=400, instance_vcpus=4)
+    assert [c.frames for c in p.chunks] == [45] * 400
+    assert p.chunk_sizing.startswith("chunk size: auto → 45 frames (18000 frames over 400 chunks")
 
 
 def test_auto_plan_uses_the_parallelism_not_the_old_240() -> None:
@@ -170,7 +167,7 @@ def test_a_short_video_gets_fewer_chunks_not_tiny_ones() -> None:
 @pytest.mark.parametrize("minutes", [10, 60])
 @pytest.mark.parametrize("name", ["1080p", "4K"])
 @pytest.mark.parametrize("vcpus", [1, 2, 4, 8])
-@pytest.mark.parametrize("parallel", [1, 16, 20])
+@pytest.mark.parametrize("parallel", [1, 16, 20, 400])
 def test_the_cap_holds_at_the_heavy_cost_for_long_and_large_videos(
     minutes: int, name: str, vcpus: int, parallel: int
 ) -> None:
