@@ -90,7 +90,7 @@ class ChunkModel:
         """The most frames a chunk ending by ``frame_end`` may hold and be predicted to
         finish within ``seconds`` (its pre-roll counted up to ``frame_end``: a bound)."""
         room = seconds - CHUNK_OVERHEAD_S - frame_end * PREROLL_S_PER_FRAME
-        return max(0, math.floor(room / self.frame_s))
+        return max(0, _whole(room / self.frame_s))
 
     def describe(self) -> str:
         size, fps = f"{self.width}×{self.height}", 1 / self.frame_s
@@ -128,8 +128,10 @@ def auto_chunk_sizing(
     the size; ``model`` None (an in-process render: no per-call cap) sizes by frames only.
     """
     total = end - start
-    if total < 1 or max_parallel_chunks < 1:
+    if total < 1:
         raise InvalidConfigError(f"frame range {start}:{end} is empty")
+    if max_parallel_chunks < 1:
+        raise InvalidConfigError(f"maxParallelChunks must be ≥ 1, got {max_parallel_chunks}")
     upper, bound = _upper_bound(end, model, max_frames)
     fewest = -(-total // upper)
     per_wave = -(-total // max_parallel_chunks)
@@ -154,6 +156,11 @@ def auto_chunk_sizing(
     return ChunkSizing(count=count, size=size, auto=True, reason=why)
 
 
+def _whole(frames: float) -> int:
+    """Whole frames in ``frames``, where 914.9999999 (300 s at 1/3.05 s a frame) is 915."""
+    return math.floor(frames + 1e-9)
+
+
 def _chunks(count: int) -> str:
     return f"{count} chunk{'' if count == 1 else 's'}"
 
@@ -172,7 +179,7 @@ def _upper_bound(end: int, model: ChunkModel | None, max_frames: int | None) -> 
                 f"pre-roll {end * PREROLL_S_PER_FRAME:.0f} s, {model.describe()}); render "
                 f"it in parts with {setting('frames')}, smaller, or on more vCPUs"
             )
-        target = max(MIN_CHUNK_FRAMES, math.floor(TARGET_CHUNK_S / model.frame_s))
+        target = max(MIN_CHUNK_FRAMES, _whole(TARGET_CHUNK_S / model.frame_s))
         bounds.append((target, f"≤ {TARGET_CHUNK_S:.0f} s of rendering"))
         bounds.append((fits, f"≤ {CHUNK_BUDGET_S:.0f} s with start-up and pre-roll"))
     if not bounds:
