@@ -13,9 +13,12 @@ The numbers (docs/architecture.md, "Chunk sizing", says why in one place):
 - ``CHUNK_BUDGET_S`` = half the cap, 900 s: the heavy figure is one page measured on
   one machine; half leaves room for a page twice as heavy, a slower host, or the
   retries inside a chunk, before Workflows kills the call.
-- ``CHUNK_OVERHEAD_S`` = 60 s before the first frame: an instance's cold start (a
-  Chrome image, tens of seconds at worst), the site's download, the page load (which
-  ``FRAMERUN_LOAD_TIMEOUT_S`` bounds at 30 s) and the chunk's upload.
+- ``CHUNK_OVERHEAD_S`` = 60 s a chunk besides its frames, a bound rather than an
+  estimate: the cost model (``framerun.costmodel``) puts a cold start at about 6 s (5 s
+  documented platform start, 0.44 s service start, 0.43 s first chunk with Chrome's
+  launch, measured), but a request may also wait for an instance (Cloud Run's
+  autoscaling holds it up to 10 s), a page may take until ``FRAMERUN_LOAD_TIMEOUT_S``
+  (30 s) to load, and a large site or chunk takes longer to move.
 - ``PREROLL_S_PER_FRAME`` = 0.2 ms: a chunk starting at frame N first lives through
   frames 0…N−1 without drawing them (``runtime.js`` preroll). Measured on one page
   (3000 frames each): 0.163 ms a frame on examples/bench (``make bench`` reports it as
