@@ -125,7 +125,9 @@ def render_to_cloud_run(
     ``webhook_url``). ``config``, the wire config (camelCase:
     ``{"chunkSize": 120}``), is still accepted; a setting given both ways with
     different values is INVALID_CONFIG. ``format`` defaults to ``output_key``'s
-    suffix (else mp4).
+    suffix (else mp4). Without ``chunk_size`` the service sizes chunks itself (to fill
+    ``max_parallel_chunks``, each well inside the 1800 s Workflows call cap); a
+    ``chunk_size`` that no instance could render within the cap is INVALID_CONFIG.
 
     ``idempotency_key``: starting again with the same key (same bucket) returns
     the render it started — the same render id and execution, whatever its state

@@ -34,6 +34,7 @@ def validate_render_config(
     sizes, fps, duration, variables (strict if asked), the frame range and the
     chunking are checked too — all IO-free except reading the entry HTML.
     """
+    from framerun_service.render.chunksizing import MAX_INSTANCE_VCPUS
     from framerun_service.render.composition import load_composition
     from framerun_service.render.config import RenderConfig
     from framerun_service.render.plan import make_plan
@@ -56,6 +57,9 @@ def validate_render_config(
         chunk_size=parsed.chunk_size,
         target_chunk_frames=parsed.target_chunk_frames,
         max_parallel_chunks=parsed.max_parallel_chunks,
+        # The client cannot know the instance's size: check against Cloud Run's largest,
+        # refusing only what no instance could render; the service checks its own size.
+        instance_vcpus=MAX_INSTANCE_VCPUS,
     )
     return parsed
 

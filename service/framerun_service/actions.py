@@ -10,6 +10,7 @@ has been verified. Temporary files live in a per-request folder.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # the engine loads lazily: a plan Action must not pay for PyA
     from framerun_service.render.plan import ChunkSpec, Plan
 
 JSON = "application/json"
+log = logging.getLogger("framerun.plan")
 
 
 # ---- plan -----------------------------------------------------------------------------
@@ -127,11 +129,13 @@ def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Plan
         chunk_size=config.chunk_size,
         target_chunk_frames=config.target_chunk_frames,
         max_parallel_chunks=config.max_parallel_chunks,
+        instance_vcpus=engine.chunk_pages,  # one page per vCPU: the instance's size
         audio=composition_clips(comp, warnings=warnings),
         jpeg_quality=engine_settings().jpeg_quality,
         chrome_args=engine_settings().extra_chrome_args,
         capture_method=capture_method(site, engine_settings().capture_method),
     )
+    log.info("render %s: %s", req.render_id, the_plan.chunk_sizing)
     return the_plan, site, warnings
 
 

@@ -191,6 +191,25 @@ def test_sixty_chunks_in_flight_render_through_child_executions(
     _assert_costs_add_up(final.costs)
 
 
+def test_without_a_chunk_size_the_plan_sizes_chunks_and_the_video_matches(
+    stack: tuple, tmp_path: Path
+) -> None:
+    """No chunkSize: 100 frames with 3 at once are 3 chunks (34, 33, 33), rendered
+    through the workflow to the same video as the in-process render."""
+    target, proxy = stack
+    site = write_composition(tmp_path / "site", MOVERS["css"], fps="25", duration="4")
+    before = len(proxy.actions)
+    config = {"maxParallelChunks": 3, "quality": "high"}
+    samples = _render(target, site, config, tmp_path / "d.mp4")
+    rendered = [c for a, c, status in proxy.actions[before:] if a == "renderChunk"]
+    assert sorted(rendered) == [0, 1, 2]
+    assert samples[-1].chunks_done == samples[-1].chunks_total == 3
+    framerun.render(site, tmp_path / "l.mp4", quality="high")
+    distributed, local = decode(tmp_path / "d.mp4"), decode(tmp_path / "l.mp4")
+    assert len(distributed.frames) == len(local.frames) == 100
+    assert min_psnr(distributed.frames, local.frames) >= 45.0
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
     """A webhook receiver on loopback that records raw requests."""

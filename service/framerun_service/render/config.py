@@ -19,11 +19,7 @@ from framerun_service.render.encoding import (
     EncoderSettings,
     encoder_settings,
 )
-from framerun_service.render.plan import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_MAX_PARALLEL_CHUNKS,
-    DEFAULT_TARGET_CHUNK_FRAMES,
-)
+from framerun_service.render.plan import DEFAULT_MAX_PARALLEL_CHUNKS
 
 _WIRE_NAMES = {
     "composition": "composition",
@@ -62,8 +58,9 @@ class RenderConfig:
     bitrate: str | int | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     strict_variables: bool = False
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES
+    # None: the plan sizes chunks itself (chunksizing.py); a number is honoured or refused.
+    chunk_size: int | None = None
+    target_chunk_frames: int | None = None  # the most frames an automatic chunk may hold
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS
     frames: tuple[int, int] | None = None
     format: str = DEFAULT_FORMAT

@@ -33,7 +33,12 @@ from framerun_service.render.finish import finish_render
 from framerun_service.render.fontset import fontset_version
 from framerun_service.render.media import composition_clips
 from framerun_service.render.pagepool import PagePool
-from framerun_service.render.plan import DEFAULT_CHUNK_SIZE, Plan, make_plan
+from framerun_service.render.plan import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_TARGET_CHUNK_FRAMES,
+    Plan,
+    make_plan,
+)
 from framerun_service.render.settings import engine_settings
 from framerun_service.render.site import site_tree_hash
 
@@ -115,11 +120,15 @@ def plan_local(
         browser_version=browser_version(),
         font_set=fontset_version(),
         frames=frames,
-        chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+        # In-process chunks keep their own rule: 240 frames by default, never over 3000.
+        chunk_size=min(
+            DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size, DEFAULT_TARGET_CHUNK_FRAMES
+        ),
         # By default, as many chunks as a multiple of the machine's cores, so
         # workers finish together. Cores, not --workers: the output must not
         # depend on how many workers rendered it.
         chunk_multiple=default_workers() if chunk_size is None else 1,
+        instance_vcpus=None,  # no Workflows call to fit: no per-chunk time cap
         audio=composition_clips(composition, warnings=warnings if warnings is not None else []),
         jpeg_quality=engine_settings().jpeg_quality,
         chrome_args=engine_settings().extra_chrome_args,

@@ -16,17 +16,24 @@ from typing import Any
 from framerun_service.core.errors import InvalidConfigError, setting
 from framerun_service.core.version import ENGINE_VERSION
 from framerun_service.core.wire import MAX_CHUNKS
+from framerun_service.render.chunksizing import (
+    DEFAULT_INSTANCE_VCPUS,
+    ChunkModel,
+    ChunkSizing,
+    auto_chunk_sizing,
+    check_chunk_size,
+)
 from framerun_service.render.composition import Composition
 from framerun_service.render.encoding import PNG_SEQUENCE, EncoderSettings
 from framerun_service.render.fanout import check_max_parallel_chunks
 from framerun_service.render.media import MediaClip
 from framerun_service.render.settings import DEFAULT_JPEG_QUALITY
 
+# The in-process render's chunks (render/local.py, `framerun render`): 240 frames, and
+# never over 3000. A distributed render sizes its own (chunksizing.py) unless told.
 DEFAULT_CHUNK_SIZE = 240
-DEFAULT_MAX_PARALLEL_CHUNKS = 16
-# Cloud Workflows' http.post caps a request at 1800 s; at a pessimistic 2 fps
-# for heavy 1080p pages, 3000 frames keeps one chunk well inside it.
 DEFAULT_TARGET_CHUNK_FRAMES = 3000
+DEFAULT_MAX_PARALLEL_CHUNKS = 16
 _HASH_PREFIX = b"framerun-plan-v1\0"
 # Chunk objects are numbered with five digits, and each chunk is one workflow branch.
 
@@ -63,7 +70,18 @@ def split_frames(
     limit = min(chunk_size, target_chunk_frames)
     total = end - start
     count = -(-total // limit)
-    count = min(total, -(-count // chunk_multiple) * chunk_multiple)
+    return split_even(start, end, min(total, -(-count // chunk_multiple) * chunk_multiple))
+
+
+def split_even(start: int, end: int, count: int) -> tuple[ChunkSpec, ...]:
+    """Split [start, end) into ``count`` contiguous chunks whose sizes differ by at most one.
+
+    Larger chunks come first, so the last chunk (the longest pre-roll) is never the
+    larger one.
+    """
+    total = end - start
+    if not 1 <= count <= total:
+        raise InvalidConfigError(f"cannot split frames {start}:{end} into {count} chunks")
     base, extra = divmod(total, count)
     chunks, cursor = [], start
     for i in range(count):
@@ -111,6 +129,9 @@ class Plan:
     chrome_args: tuple[str, ...] = ()
     capture_method: str = "beginframe"  # settings.CAPTURE_METHODS
     plan_hash: str = ""
+    # How the chunk size was chosen ("chunk size: auto → 45 frames (…)"), for people
+    # reading plan.json. Not hashed: the chunks it chose are.
+    chunk_sizing: str = ""
 
     @property
     def total_frames(self) -> int:
@@ -119,6 +140,8 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         body = self._hashed_fields()
         body["planHash"] = self.plan_hash
+        if self.chunk_sizing:
+            body["chunkSizing"] = self.chunk_sizing
         return body
 
     def _hashed_fields(self) -> dict[str, Any]:
@@ -172,6 +195,7 @@ class Plan:
             chrome_args=tuple(data["capture"]["chromeArgs"]),
             capture_method=data["capture"]["method"],
             plan_hash=data.get("planHash", ""),
+            chunk_sizing=data.get("chunkSizing", ""),
         )
 
 
@@ -183,10 +207,11 @@ def make_plan(
     browser_version: str,
     font_set: str = "",
     frames: tuple[int, int] | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    target_chunk_frames: int = DEFAULT_TARGET_CHUNK_FRAMES,
+    chunk_size: int | None = None,
+    target_chunk_frames: int | None = None,
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS,
     chunk_multiple: int = 1,
+    instance_vcpus: int | None = DEFAULT_INSTANCE_VCPUS,
     audio: tuple[MediaClip, ...] = (),
     jpeg_quality: int = DEFAULT_JPEG_QUALITY,
     chrome_args: tuple[str, ...] = (),
@@ -194,22 +219,30 @@ def make_plan(
 ) -> Plan:
     """Freeze a render: the frame range, its chunks, and the hash over all inputs.
 
+    ``chunk_size`` None sizes chunks automatically (chunksizing.py) from the frames,
+    ``max_parallel_chunks`` and the predicted time of a chunk on an instance of
+    ``instance_vcpus``; ``target_chunk_frames`` caps that size. A chosen size is
+    refused if a chunk would pass the ``http.post`` cap. ``instance_vcpus`` None is an
+    in-process render: no per-chunk cap. ``chunk_multiple`` (in-process, with a chosen
+    size) rounds the count up to a multiple of the workers.
     ``audio`` is dropped for formats that carry no sound (png-sequence).
     """
     start, end = frame_range(composition, frames)
     check_max_parallel_chunks(max_parallel_chunks)
-    chunks = split_frames(
+    model = (
+        None
+        if instance_vcpus is None
+        else ChunkModel(composition.width, composition.height, instance_vcpus)
+    )
+    chunks, sizing = _chunks(
         start,
         end,
         chunk_size=chunk_size,
         target_chunk_frames=target_chunk_frames,
+        max_parallel_chunks=max_parallel_chunks,
         chunk_multiple=chunk_multiple,
+        model=model,
     )
-    if len(chunks) >= MAX_CHUNKS:
-        raise InvalidConfigError(
-            f"{end - start} frames make {len(chunks)} chunks, over the limit of "
-            f"{MAX_CHUNKS - 1}; raise chunkSize (now {chunk_size})"
-        )
     plan = Plan(
         entry=composition.entry,
         width=composition.width,
@@ -229,8 +262,65 @@ def make_plan(
         jpeg_quality=jpeg_quality,
         chrome_args=tuple(chrome_args),
         capture_method=capture_method,
+        chunk_sizing=sizing.describe(),
     )
     return _with_hash(plan)
+
+
+def _chunks(
+    start: int,
+    end: int,
+    *,
+    chunk_size: int | None,
+    target_chunk_frames: int | None,
+    max_parallel_chunks: int,
+    chunk_multiple: int,
+    model: ChunkModel | None,
+) -> tuple[tuple[ChunkSpec, ...], ChunkSizing]:
+    """The chunks of [start, end), sized automatically or as chosen, within the limits."""
+    if target_chunk_frames is not None and target_chunk_frames < 1:
+        raise InvalidConfigError(
+            f"{setting('target_chunk_frames')} must be ≥ 1, got {target_chunk_frames}"
+        )
+    if chunk_size is None:
+        sizing = auto_chunk_sizing(
+            start,
+            end,
+            max_parallel_chunks=max_parallel_chunks,
+            model=model,
+            max_frames=target_chunk_frames,
+        )
+        chunks = split_even(start, end, sizing.count)
+        fix = (
+            f"raise {setting('target_chunk_frames')} (now {target_chunk_frames})"
+            if target_chunk_frames is not None
+            else f"render it in parts with {setting('frames')}"
+        )
+    else:
+        if target_chunk_frames is not None and chunk_size > target_chunk_frames:
+            raise InvalidConfigError(
+                f"{setting('chunk_size')} {chunk_size} is over {setting('target_chunk_frames')} "
+                f"{target_chunk_frames}, the most frames a chunk may hold; give "
+                f"{setting('chunk_size')} alone for that size, or "
+                f"{setting('target_chunk_frames')} alone to cap the automatic size"
+            )
+        chunks = split_frames(
+            start,
+            end,
+            chunk_size=chunk_size,
+            target_chunk_frames=chunk_size,
+            chunk_multiple=chunk_multiple,
+        )
+        sizing = ChunkSizing(len(chunks), chunks[0].frames, False, f"chunkSize {chunk_size}")
+        fix = f"raise {setting('chunk_size')} (now {chunk_size})"
+    if len(chunks) >= MAX_CHUNKS:
+        raise InvalidConfigError(
+            f"{end - start} frames make {len(chunks)} chunks, over the limit of "
+            f"{MAX_CHUNKS - 1}; {fix}"
+        )
+    if chunk_size is not None and model is not None:
+        sizing = check_chunk_size(chunk_size, [(c.start, c.end) for c in chunks], model=model)
+    return chunks, sizing
 
 
 def _with_hash(plan: Plan) -> Plan:
