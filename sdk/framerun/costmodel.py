@@ -6,12 +6,11 @@
     wall = plan + max over instances (scale-out delay + its chunks, one after another)
            + assemble
 
-- **Chunks.** One chunk per instance, as the planner spreads a render over
-  ``max_parallel_chunks``; more chunks than instances (run in waves, each instance
-  taking every ``instances``-th chunk) only when a chunk would otherwise take longer
-  than ``target_chunk_s`` (a third of the 1800 s ``http.post`` cap by default); never
-  more chunks than frames. Sizes differ by at most one frame (``plan.split_frames``).
-  This is the model's own simple rule, not the planner's automatic sizing.
+- **Chunks.** Exactly as the planner sizes them when no chunk size is given
+  (``render/chunksizing.py``, with ``max_parallel_chunks`` = the instances): one chunk
+  per instance, more (run in waves, each instance taking every ``instances``-th chunk)
+  only when a chunk of the heaviest measured page would take longer than the
+  planner's target; never more chunks than frames. Sizes differ by at most one frame.
 - **A chunk's request** = (on an instance's first chunk) the cold start: the
   platform's instance start (documented, :data:`PLATFORM_START_S`), the service's own
   start, the site's download and unpack, the browser's launch; (on later chunks) a
@@ -39,6 +38,7 @@ from dataclasses import dataclass, field
 
 from framerun.costs import Costs, estimate_costs, estimate_workflow_steps
 from framerun.errors import InvalidConfigError
+from framerun_service.render.chunksizing import HTTP_POST_CAP_S, ChunkModel, auto_chunk_sizing
 from framerun_service.render.fanout import chunk_groups
 from framerun_service.render.throughput import FULL_HD_PIXELS, TYPICAL, FrameCost, frame_seconds
 
@@ -57,6 +57,7 @@ __all__ = [
     "cold_start_s",
     "predict",
     "predict_many",
+    "render_steps",
 ]
 
 # ---- assumptions (not measurable here) ------------------------------------------------
@@ -75,7 +76,6 @@ PLATFORM_START_SOURCE = "https://cloud.google.com/run/docs/configuring/services/
 # reaches its instance 8 s after the first: an assumption, to be measured on a deploy.
 SCALE_OUT_PER_S = 50.0
 # Cloud Workflows' http.post timeout cap: a chunk's request must end inside it.
-HTTP_POST_CAP_S = 1800.0
 # HyperFrames renders on at most 20 instances at once (Workflows' 20 parallel branches).
 HYPERFRAMES_MAX_INSTANCES = 20
 # The instance counts issue 14 asks about.
@@ -133,7 +133,6 @@ class Job:
     memory_gib: float = 8.0
     site_mb: float = 1.0  # the site archive's size
     cost: FrameCost = TYPICAL
-    target_chunk_s: float = HTTP_POST_CAP_S / 3
 
     def __post_init__(self) -> None:
         whole = {"frames": self.frames, "width": self.width, "height": self.height}
@@ -145,11 +144,6 @@ class Job:
                 raise InvalidConfigError(f"{name} must be > 0, got {amount:g}")
         if self.site_mb < 0:
             raise InvalidConfigError(f"site_mb must be ≥ 0, got {self.site_mb:g}")
-        if not 0 < self.target_chunk_s <= HTTP_POST_CAP_S:
-            raise InvalidConfigError(
-                f"target_chunk_s must be in (0, {HTTP_POST_CAP_S:g}] s (the http.post cap), "
-                f"got {self.target_chunk_s:g}"
-            )
 
     @property
     def frame_s(self) -> float:
@@ -185,12 +179,23 @@ class Prediction:
         return self.longest_chunk_s > HTTP_POST_CAP_S
 
 
+def render_steps(chunks: int, parallel: int) -> int:
+    """The workflow steps of a render of ``chunks`` chunks, ``parallel`` at once (child
+    executions past 20: ``render/fanout.py``)."""
+    return estimate_workflow_steps(chunks, groups=len(chunk_groups(chunks, parallel)))
+
+
 def chunk_count(job: Job, instances: int) -> int:
-    """One per instance, more only to keep each under ``target_chunk_s``; ≤ frames."""
+    """The planner's automatic count for ``instances`` at once (``chunksizing``); a page
+    too slow for even one frame per chunk gets one frame per chunk, flagged by the cap."""
     if instances < 1:
         raise InvalidConfigError(f"instances must be ≥ 1, got {instances}")
-    needed = math.ceil(job.frames * job.frame_s / job.target_chunk_s)
-    return min(job.frames, max(instances, needed))
+    model = ChunkModel(job.width, job.height, job.vcpu)
+    try:
+        sizing = auto_chunk_sizing(0, job.frames, max_parallel_chunks=instances, model=model)
+    except InvalidConfigError:
+        return job.frames
+    return sizing.count
 
 
 def cold_start_s(job: Job, overheads: Overheads = MEASURED) -> float:
@@ -244,7 +249,7 @@ def predict(job: Job, instances: int, *, overheads: Overheads = MEASURED) -> Pre
         assemble_s,
         vcpu=job.vcpu,
         memory_gib=job.memory_gib,
-        workflow_steps=estimate_workflow_steps(chunks, groups=len(chunk_groups(chunks, used))),
+        workflow_steps=render_steps(chunks, used),
     )
     return Prediction(
         instances=instances,

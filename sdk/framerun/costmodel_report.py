@@ -22,8 +22,10 @@ from framerun.costmodel import (
     Prediction,
     cold_start_s,
     predict,
+    render_steps,
 )
-from framerun.costs import CURRENCY, PRICES_AS_OF, estimate_workflow_steps
+from framerun.costs import CURRENCY, PRICES_AS_OF
+from framerun_service.render.chunksizing import TARGET_CHUNK_S
 
 BEGIN = "<!-- framerun bench --model: begin (written by the command; edit costmodel.py) -->"
 END = "<!-- framerun bench --model: end -->"
@@ -105,7 +107,9 @@ def markdown(job: Job, predictions: Sequence[Prediction], o: Overheads = MEASURE
     rows = [row(p) for p in predictions]
     widest = max(predictions, key=lambda p: p.instances)
     out_mb = job.frames * o.bytes_per_frame_1080p * job.bytes_per_frame_scale / 1e6
-    steps = ", ".join(f"{p.instances}: {estimate_workflow_steps(p.chunks)}" for p in predictions)
+    steps = ", ".join(
+        f"{p.instances}: {render_steps(p.chunks, min(p.instances, p.chunks))}" for p in predictions
+    )
     lines = [
         BEGIN,
         "## Cost and time model (`framerun bench --model`)",
@@ -129,8 +133,10 @@ def markdown(job: Job, predictions: Sequence[Prediction], o: Overheads = MEASURE
         "How it is modelled (`sdk/framerun/costmodel.py`):",
         "",
         "- wall time = plan + the slowest instance (its scale-out delay + its chunks one "
-        "after another) + assemble. One chunk per instance; more chunks, run in waves, only "
-        f"when a chunk would take longer than {duration(job.target_chunk_s)}.",
+        "after another) + assemble. Chunks as the planner sizes them "
+        "(`render/chunksizing.py`, maxParallelChunks = instances): one per instance; more, "
+        "run in waves, only when a chunk of the heaviest measured page would take longer "
+        f"than {duration(TARGET_CHUNK_S)}.",
         "- a chunk's request = the cold start on an instance's first chunk (platform start "
         f"{PLATFORM_START_S:g} s + service start {o.service_start_s:.2f} s + site download "
         f"and unpack + browser launch, {o.chunk_cold_s:.2f} s with a 1-frame chunk), then "
@@ -153,7 +159,8 @@ def markdown(job: Job, predictions: Sequence[Prediction], o: Overheads = MEASURE
         "says a request waits for a new instance up to 3.5× the average start time or 10 s.",
         "- assumption: fan-out past 20 branches (parent and child executions) starts every "
         "chunk as one parallel step would (no extra latency per child execution); the "
-        "steps are what `costs.estimate_workflow_steps` counts for that many chunks.",
+        "steps are what `costs.estimate_workflow_steps` counts for that many chunks and "
+        "child executions.",
         f"- measured here ({o.source}); loopback storage is faster than Cloud Storage from "
         "an instance, so storage terms are lower bounds.",
         END,

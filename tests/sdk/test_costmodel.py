@@ -52,7 +52,7 @@ def test_costs_are_exactly_costs_py_of_the_modelled_requests(instances: int) -> 
         # past 20 in flight the chunks run in child executions: ⌈n/20⌉ groups
         workflow_steps=estimate_workflow_steps(
             p.chunks, groups=0 if instances <= 20 else -(-instances // 20)
-        ),
+        ),  # written out here, not render_steps: the test restates the rule
     )
     assert p.costs == again
     c = p.costs
@@ -103,16 +103,17 @@ def test_the_1800_s_cap_is_flagged() -> None:
     crawl = dataclasses.replace(HEAVY, fps_per_vcpu_1080p=0.0005)
     job = Job(frames=3, vcpu=1, cost=crawl)
     p = predict(job, 1)
-    assert p.chunks == 3  # split as far as frames allow
+    assert p.chunks == chunk_count(job, 1)  # the planner sizes by the heavy page
     assert p.over_cap
     assert p.longest_chunk_s > HTTP_POST_CAP_S
     assert "http.post cap" in markdown(job, [p])
 
 
-def test_never_more_chunks_than_frames() -> None:
-    assert chunk_count(Job(frames=10), 400) == 10
-    p = predict(Job(frames=10), 400)
-    assert p.chunks == 10 and p.waves == 1
+def test_chunks_are_never_shorter_than_the_planners_minimum() -> None:
+    # as render/chunksizing.py plans it: 600 frames at 400 at once are 20 chunks of 30
+    assert chunk_count(Job(frames=600), 400) == 20
+    p = predict(Job(frames=600), 400)
+    assert p.chunks == 20 and p.waves == 1
 
 
 def test_speedup_is_against_one_instance_and_hyperframes_ceiling_is_added() -> None:
@@ -127,7 +128,7 @@ def test_speedup_is_against_one_instance_and_hyperframes_ceiling_is_added() -> N
 
 @pytest.mark.parametrize(
     "changes",
-    [{"frames": 0}, {"vcpu": 0}, {"fps": 0}, {"memory_gib": -1}, {"target_chunk_s": 4000}],
+    [{"frames": 0}, {"vcpu": 0}, {"fps": 0}, {"memory_gib": -1}, {"site_mb": -1}],
 )
 def test_bad_inputs_are_typed_errors(changes: dict[str, float]) -> None:
     with pytest.raises(InvalidConfigError):
