@@ -71,6 +71,11 @@ resource "google_cloud_run_v2_service" "renderer" {
         name  = "FRAMERUN_CHUNK_PAGES"
         value = var.cpu
       }
+      # A plan may not ask for more chunks at once than there are instances.
+      env {
+        name  = "FRAMERUN_MAX_INSTANCES"
+        value = tostring(var.max_instance_count)
+      }
       env {
         name  = "FRAMERUN_REQUEST_TIMEOUT_S"
         value = tostring(var.request_timeout_seconds)

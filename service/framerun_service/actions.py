@@ -16,7 +16,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from framerun_service.core.errors import ChunkMismatchError, PlanHashMismatchError
+from framerun_service.core.errors import (
+    ChunkMismatchError,
+    InvalidConfigError,
+    PlanHashMismatchError,
+)
 from framerun_service.core.storage import Storage
 from framerun_service.core.wire import (
     PLAN_HASH_METADATA,
@@ -114,6 +118,7 @@ def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Plan
     from framerun_service.render.site import site_tree_hash
 
     config = RenderConfig.from_json(req.config)
+    _check_instances(config.max_parallel_chunks, engine.max_instances)
     site = engine.site(storage, req.site_uri)
     comp = load_composition(site, entry=config.composition, overrides=config.overrides())
     encoder = config.encoder(comp.fps)
@@ -137,6 +142,18 @@ def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Plan
     )
     log.info("render %s: %s", req.render_id, the_plan.chunk_sizing)
     return the_plan, site, warnings
+
+
+def _check_instances(max_parallel_chunks: int, max_instances: int | None) -> None:
+    """Refuse more chunks at once than the service has instances: the rest would wait for
+    an instance, be refused with 429 and burn their retries."""
+    if max_instances is not None and max_parallel_chunks > max_instances:
+        raise InvalidConfigError(
+            f"maxParallelChunks {max_parallel_chunks} is more than this service's "
+            f"{max_instances} instances (one chunk each); lower maxParallelChunks to "
+            f"{max_instances}, or raise the service's max_instance_count (Terraform) "
+            f"to {max_parallel_chunks}"
+        )
 
 
 def _store_plan(
@@ -170,7 +187,6 @@ def _store_plan(
 
 def _check_output_name(output_uri: str, container: str) -> None:
     """An output named .webm must hold WebM: refuse a name of another format."""
-    from framerun_service.core.errors import InvalidConfigError
     from framerun_service.render.encoding import EXTENSIONS
 
     suffix = output_uri.rsplit("/", 1)[-1].rpartition(".")[2].lower()

@@ -57,7 +57,11 @@ def create_app(
     settings = settings or ServiceSettings.from_env()
     storage = storage or Storage.from_env()
     verifier = verifier or OidcVerifier.from_env()
-    engine = engine or Engine(work_dir=Path(settings.work_dir), chunk_pages=settings.chunk_pages)
+    engine = engine or Engine(
+        work_dir=Path(settings.work_dir),
+        chunk_pages=settings.chunk_pages,
+        max_instances=settings.max_instances,
+    )
     logs.configure()
 
     app = Flask("framerun_service")

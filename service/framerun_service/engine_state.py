@@ -30,6 +30,7 @@ class Engine:
 
     work_dir: Path
     chunk_pages: int = 1  # pages drawing one chunk at once (settings.chunk_pages)
+    max_instances: int | None = None  # instances Cloud Run may start (settings.max_instances)
     _session: BrowserSession | None = None
     _extra_pages: PageThreads | None = None
     _sites: dict[str, Path] = field(default_factory=dict)

@@ -21,6 +21,9 @@ class ServiceSettings:
     # because a container may see the host's cores; elsewhere it is the cores this
     # process may run on.
     chunk_pages: int = 1
+    # The most instances Cloud Run starts (Terraform's max_instance_count, one chunk per
+    # instance): a plan may not ask for more chunks at once. None: no such bound here.
+    max_instances: int | None = None
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
@@ -39,6 +42,7 @@ class ServiceSettings:
             allow_loopback_webhooks=env.get("FRAMERUN_WEBHOOK_ALLOW_LOOPBACK", "") == "1",
             chunk_pages=_positive("FRAMERUN_CHUNK_PAGES", env.get("FRAMERUN_CHUNK_PAGES"))
             or len(os.sched_getaffinity(0)),
+            max_instances=_positive("FRAMERUN_MAX_INSTANCES", env.get("FRAMERUN_MAX_INSTANCES")),
         )
 
 
@@ -46,5 +50,5 @@ def _positive(name: str, raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} is '{raw}'; use a whole number ≥ 1 (pages per chunk)")
+        raise ValueError(f"{name} is '{raw}'; use a whole number ≥ 1")
     return int(raw)

@@ -325,6 +325,8 @@ def check_cloud_run(directory: Path) -> None:
     assert env["FRAMERUN_REQUEST_TIMEOUT_S"] == "${tostring(var.request_timeout_seconds)}"
     # One page per vCPU draws a chunk; the container may see the host's cores.
     assert env["FRAMERUN_CHUNK_PAGES"] == "${var.cpu}"
+    # the planner refuses more chunks at once than instances
+    assert env["FRAMERUN_MAX_INSTANCES"] == "${tostring(var.max_instance_count)}"
     # The audience the service accepts is the URL the workflow calls (and the output).
     workflow = resource(module, "google_workflows_workflow", "render")
     assert env["FRAMERUN_AUTH_AUDIENCES"] == workflow["user_env_vars"]["FRAMERUN_SERVICE_URL"]

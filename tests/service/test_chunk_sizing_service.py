@@ -17,6 +17,7 @@ from tests.compositions import write_composition
 from tests.service.service_harness import RunningService, start_service, stop_service, upload_site
 
 VCPUS = 3  # not the planner's default (4), nor this machine's cores (2)
+MAX_INSTANCES = 30  # the service's max_instance_count, as Terraform passes it
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,10 @@ def service(fake_gcs: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             bucket,
             issuer,
             tmp_path_factory.mktemp("service"),
-            extra_env={"FRAMERUN_CHUNK_PAGES": str(VCPUS)},
+            extra_env={
+                "FRAMERUN_CHUNK_PAGES": str(VCPUS),
+                "FRAMERUN_MAX_INSTANCES": str(MAX_INSTANCES),
+            },
         )
         try:
             yield running
@@ -85,3 +89,21 @@ def test_a_chunk_size_past_the_cap_is_refused_before_anything_is_stored(
     assert "use chunkSize ≤ " in message
     with Storage.from_env() as store:
         assert not store.list_keys(f"gs://{service.bucket}/renders/{body['renderId']}/")
+
+
+def test_more_chunks_at_once_than_instances_is_refused_with_the_fix(
+    service: RunningService, tmp_path: Path
+) -> None:
+    """31 at once on a service of 30 instances: chunks would queue and meet 429s."""
+    project = write_composition(tmp_path / "site", "<p>hi</p>", width=64, height=48, duration="4")
+    site = upload_site(service, project, tmp_path / "a")
+    reply = service.post(plan_body(service, site, {"maxParallelChunks": MAX_INSTANCES + 1}))
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "INVALID_CONFIG" and error["retryable"] is False
+    assert (
+        "max_instance_count" in error["message"]
+        and "lower maxParallelChunks to 30" in (error["message"])
+    )
+    ok = service.post(plan_body(service, site, {"maxParallelChunks": MAX_INSTANCES}))
+    assert ok.status_code == 200, ok.text
