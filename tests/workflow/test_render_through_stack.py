@@ -186,6 +186,8 @@ def test_sixty_chunks_in_flight_render_through_child_executions(
     assert len(distributed.frames) == len(local.frames) == 100
     assert distributed.pts == local.pts
     assert min_psnr(distributed.frames, local.frames) >= 45.0
+    progress = [s.overall_progress for s in samples]
+    assert progress == sorted(progress), "progress must never go back"
     final = samples[-1]
     assert final.status == "succeeded" and final.chunks_done == final.chunks_total == 100
     _assert_costs_add_up(final.costs)

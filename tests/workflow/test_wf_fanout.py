@@ -119,6 +119,8 @@ def test_sixty_in_flight_run_in_three_child_executions(render: Any) -> None:
     assert all(c.state == "SUCCEEDED" for c in children)
     assert all(json.loads(c.argument)["parent"] == record.name for c in children)
     assert job.service.actions.count("assemble") == 1 and job.service.actions[0] == "plan"
+    assert job.service.actions[-1] == "notify"  # the completion webhook, once, at the end
+    assert job.service.bodies["notify"]["status"] == "succeeded"
     steps = sum(e.context.steps_run for e in job.executions())
     assert steps == estimate_workflow_steps(100, groups=3)
 
