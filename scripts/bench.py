@@ -14,9 +14,9 @@ Figures (one JSON object on the last line of stdout):
   encoding takes time away from capture: CPU contention on a small machine, the
   bounded queue filling up, or serial work such as assembly. When capture alone
   already keeps every core busy (it does on 2 cores), the ratio is close to
-  capture CPU / (capture CPU + decode/encode CPU) per frame. The target is ≥ 0.85.
+  capture CPU / (capture CPU + decode/encode CPU) per frame. The target (issue 13) is ≥ 0.9.
 - ``peak_rss_mb``: the peak of the summed RSS of the whole process tree (this
-  process plus every descendant: the Playwright drivers, the chrome
+  process plus every descendant: the chrome
   processes), sampled every 100 ms during the 10 s full render. Pages shared
   between chrome processes are counted once per process, so this overstates real
   memory; it is a stable figure to compare runs with, not an exact footprint.
@@ -35,7 +35,7 @@ single 20 s peak by the mean of the 10 s peaks, so neither side is cherry-picked
 
 On stderr each run also reports how long the first frame took (driver start, browser
 launch, page load) and the CPU seconds by kind of process (the bench process, whose
-page threads capture and encode, the Playwright drivers, chrome's processes), which
+page threads capture and encode, chrome's processes), which
 shows where the time goes.
 
 - ``chunk_N_page_*``: one chunk drawn by 1 page and by one page per core, as the
