@@ -68,7 +68,13 @@ def best_of(n: int, fn: Callable[[], float]) -> float:
 
 def measure_service_start(storage_url: str, work: Path) -> float:
     """A cold gunicorn with the service, until /healthz answers."""
-    from framerun.local.stack import BUCKET, PROJECT, free_port, service_environment
+    from framerun.local.stack import (
+        BUCKET,
+        PROJECT,
+        free_port,
+        service_argv,
+        service_environment,
+    )
 
     port = free_port()
     env = {
@@ -85,8 +91,7 @@ def measure_service_start(storage_url: str, work: Path) -> float:
             webhook_secret="measure",
         ),
     }
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    argv = [gunicorn, "-c", "python:framerun_service.gunicorn_conf", "--bind", f"127.0.0.1:{port}"]
+    argv = service_argv(port)
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

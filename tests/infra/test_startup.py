@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from framerun.local.stack import BUCKET, PROJECT, free_port, service_environment
+from framerun.local.stack import BUCKET, PROJECT, free_port, service_argv, service_environment
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,9 +101,8 @@ def test_the_service_starts_and_answers_without_any_network_or_child_process(
             webhook_secret="startup-test",
         ),
     }
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     proc = subprocess.Popen(
-        [gunicorn, "-c", "python:framerun_service.gunicorn_conf", "--bind", f"127.0.0.1:{port}"],
+        service_argv(port),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from framerun.local.issuer import LocalIssuer
-from framerun.local.stack import GUNICORN_CONFIG, free_port, service_environment
+from framerun.local.stack import free_port, service_argv, service_environment
 
 REPO = Path(__file__).resolve().parents[2]
 INVOKER = "workflow-invoker@framerun-test.iam.gserviceaccount.com"
@@ -86,10 +85,9 @@ def start_service(
     }
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / "gunicorn.log"
-    gunicorn = Path(sys.executable).with_name("gunicorn")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(gunicorn), "-c", GUNICORN_CONFIG, "--bind", f"127.0.0.1:{port}"],
+            service_argv(port),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -260,19 +260,7 @@ def _start_service(
             webhook_secret=webhook_secret(state_dir),
         ),
     }
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    procs["service"] = _spawn(
-        "service",
-        [
-            gunicorn,
-            "-c",
-            GUNICORN_CONFIG,
-            "--bind",
-            f"127.0.0.1:{service_port}",
-        ],
-        state_dir,
-        service_env,
-    )
+    procs["service"] = _spawn("service", service_argv(service_port), state_dir, service_env)
     _wait_http("service", f"{service_url}/healthz", procs["service"], state_dir)
     return service_url
 
@@ -317,6 +305,12 @@ def _write_state(state: StackState, state_dir: Path) -> None:
     SDK and CLI read, in the shape ``terraform output -json`` prints."""
     (state_dir / local_state.STACK_FILE).write_text(json.dumps(asdict(state), indent=2))
     (state_dir / local_state.OUTPUTS_FILE).write_text(json.dumps(state.outputs(), indent=2))
+
+
+def service_argv(port: int) -> list[str]:
+    """The service as the image runs it: gunicorn with the package's config, on loopback."""
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    return [gunicorn, "-c", GUNICORN_CONFIG, "--bind", f"127.0.0.1:{port}"]
 
 
 def service_environment(
