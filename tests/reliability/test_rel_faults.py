@@ -486,14 +486,7 @@ def test_a_render_failed_by_an_outage_resumes_without_rendering_finished_chunks(
     """Chunk 2 keeps failing (retryable) until the workflow's retries run out: the
     execution fails with the typed error. Once the outage is over, resuming the
     render renders chunk 2 only; every chunk is rendered exactly once overall."""
-    outage = threading.Event()
-    outage.set()
-    body = error_body("STORAGE_UNAVAILABLE", "injected outage", retryable=True)
-    stack.service_proxy.hook = lambda e: (
-        Directive(respond=503, body=body)
-        if outage.is_set() and e.kind == "renderChunk" and e.chunk == 2
-        else None
-    )
+    outage = _outage_on_chunk(stack, 2)
     started = time.monotonic()
     handle = stack.start(project, {**CONFIG, "maxParallelChunks": 2})
     with pytest.raises(framerun.RenderFailedError) as failure:
@@ -520,6 +513,20 @@ def test_a_render_failed_by_an_outage_resumes_without_rendering_finished_chunks(
         ),
         seconds=round(time.monotonic() - started, 1),
     )
+
+
+def _outage_on_chunk(stack: RelStack, chunk: int) -> threading.Event:
+    """Answer every renderChunk of ``chunk`` with a retryable STORAGE_UNAVAILABLE 503 until
+    the returned event is cleared."""
+    outage = threading.Event()
+    outage.set()
+    body = error_body("STORAGE_UNAVAILABLE", "injected outage", retryable=True)
+    stack.service_proxy.hook = lambda e: (
+        Directive(respond=503, body=body)
+        if outage.is_set() and e.kind == "renderChunk" and e.chunk == chunk
+        else None
+    )
+    return outage
 
 
 def _resume_renders_only_what_is_missing(
@@ -565,14 +572,7 @@ def test_a_fanned_out_render_failed_by_an_outage_resumes_without_rendering_twice
     the typed error while the other child finishes its group; resuming renders only
     what is missing, so every chunk is rendered exactly once across all children."""
     chunks = FRAMES // 2
-    outage = threading.Event()
-    outage.set()
-    body = error_body("STORAGE_UNAVAILABLE", "injected outage", retryable=True)
-    stack.service_proxy.hook = lambda e: (
-        Directive(respond=503, body=body)
-        if outage.is_set() and e.kind == "renderChunk" and e.chunk == 2
-        else None
-    )
+    outage = _outage_on_chunk(stack, 2)
     started = time.monotonic()
     config = {**CONFIG, "chunkSize": 2, "maxParallelChunks": 24}
     handle = stack.start(project, config)

@@ -91,18 +91,31 @@ def test_chunk_sizes_match_the_in_process_render(
     config = {"chunkSize": chunk_size, "quality": "high"}
     samples = _render(target, project, config, tmp_path / "distributed.mp4")
     framerun.render(project, tmp_path / "local.mp4", chunk_size=chunk_size, quality="high")
-    distributed, local = decode(tmp_path / "distributed.mp4"), decode(tmp_path / "local.mp4")
-    assert len(distributed.frames) == len(local.frames) == 60
-    assert distributed.pts == local.pts
-    assert min_psnr(distributed.frames, local.frames) >= 45.0
-
-    progress = [s.overall_progress for s in samples]
-    assert progress == sorted(progress), "progress must never go back"
+    _assert_same_video(tmp_path / "distributed.mp4", tmp_path / "local.mp4", frames=60)
+    _assert_progress_never_goes_back(samples)
     final = samples[-1]
     assert final.status == "succeeded" and final.overall_progress == 1.0
     assert final.chunks_done == final.chunks_total == -(-60 // chunk_size)
     assert final.costs.total_usd > 0
     _assert_costs_add_up(final.costs)
+
+
+def _assert_same_video(distributed: Path, local: Path, *, frames: int) -> None:
+    """Same frame count and timestamps, every frame within 45 dB of the in-process one."""
+    a, b = decode(distributed), decode(local)
+    assert len(a.frames) == len(b.frames) == frames
+    assert a.pts == b.pts
+    assert min_psnr(a.frames, b.frames) >= 45.0
+
+
+def _assert_progress_never_goes_back(samples: list[framerun.RenderProgress]) -> None:
+    progress = [s.overall_progress for s in samples]
+    assert progress == sorted(progress), "progress must never go back"
+
+
+def _chunks_rendered(proxy: ServiceProxy, *, since: int) -> list[int]:
+    """The chunk indexes the proxy saw renderChunk for after its ``since``-th action."""
+    return sorted(c for a, c, _ in proxy.actions[since:] if a == "renderChunk")
 
 
 def _assert_costs_add_up(costs: framerun.Costs) -> None:
@@ -179,15 +192,11 @@ def test_sixty_chunks_in_flight_render_through_child_executions(
     samples = _render(target, site, config, tmp_path / "d.mp4")
     # More than one execution's 20 at once, never more than asked for.
     assert 20 < proxy.max_in_flight_chunks <= 60
-    rendered = [c for a, c, status in proxy.actions[before:] if a == "renderChunk"]
-    assert sorted(rendered) == list(range(100))  # every chunk once: none rendered twice
+    # every chunk once: none rendered twice
+    assert _chunks_rendered(proxy, since=before) == list(range(100))
     framerun.render(site, tmp_path / "l.mp4", quality="high")
-    distributed, local = decode(tmp_path / "d.mp4"), decode(tmp_path / "l.mp4")
-    assert len(distributed.frames) == len(local.frames) == 100
-    assert distributed.pts == local.pts
-    assert min_psnr(distributed.frames, local.frames) >= 45.0
-    progress = [s.overall_progress for s in samples]
-    assert progress == sorted(progress), "progress must never go back"
+    _assert_same_video(tmp_path / "d.mp4", tmp_path / "l.mp4", frames=100)
+    _assert_progress_never_goes_back(samples)
     final = samples[-1]
     assert final.status == "succeeded" and final.chunks_done == final.chunks_total == 100
     _assert_costs_add_up(final.costs)
@@ -203,13 +212,10 @@ def test_without_a_chunk_size_the_plan_sizes_chunks_and_the_video_matches(
     before = len(proxy.actions)
     config = {"maxParallelChunks": 3, "quality": "high"}
     samples = _render(target, site, config, tmp_path / "d.mp4")
-    rendered = [c for a, c, status in proxy.actions[before:] if a == "renderChunk"]
-    assert sorted(rendered) == [0, 1, 2]
+    assert _chunks_rendered(proxy, since=before) == [0, 1, 2]
     assert samples[-1].chunks_done == samples[-1].chunks_total == 3
     framerun.render(site, tmp_path / "l.mp4", quality="high")
-    distributed, local = decode(tmp_path / "d.mp4"), decode(tmp_path / "l.mp4")
-    assert len(distributed.frames) == len(local.frames) == 100
-    assert min_psnr(distributed.frames, local.frames) >= 45.0
+    _assert_same_video(tmp_path / "d.mp4", tmp_path / "l.mp4", frames=100)
 
 
 @pytest.fixture
