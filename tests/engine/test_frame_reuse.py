@@ -143,3 +143,24 @@ def test_a_render_with_holds_encodes_every_frame(
         assert len(video.frames) == FRAMES
         worst = min(range(FRAMES), key=lambda n: psnr(video.frames[n], fresh[n]))
         assert psnr(video.frames[worst], fresh[worst]) >= 40, f"frame {worst}"
+
+
+def test_a_held_frame_asked_for_in_another_format_is_drawn_again(
+    session: BrowserSession, project: Path
+) -> None:
+    """Reuse stands in the previous picture's bytes: only bytes of the format and
+    quality asked for may stand in (frame 0 is a hold: nothing moves until 16)."""
+    page = session.open(PageSpec(project, "index.html", 320, 240, 30.0, {}, begin_frame=True))
+    try:
+        page.seek(0)
+        assert page.capture("png").startswith(b"\x89PNG")
+        page.seek(0)
+        jpeg = page.capture("jpeg", jpeg_quality=80)
+        assert jpeg.startswith(b"\xff\xd8"), "a PNG came back for a JPEG"
+        page.seek(0)
+        assert page.capture("jpeg", jpeg_quality=95) != jpeg, "quality 80's bytes for 95"
+        page.seek(1)
+        assert page.capture("jpeg", jpeg_quality=95).startswith(b"\xff\xd8")
+        assert page.frames is not None and page.frames.reused == 1  # frame 1: same as 0
+    finally:
+        page.close()

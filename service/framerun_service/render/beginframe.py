@@ -103,7 +103,9 @@ class BeginFrameCapture:
         self._reuse = reuse  # False: draw every frame (a reference to check reuse against)
         self._interval_ms = 1000.0 / fps
         self._ticks_ms = 0.0
-        self._has_frame = False  # the page has produced pixels to reuse
+        # What the previous picture was encoded as; None before the first. Only a
+        # picture in the format and quality asked for can stand in for the next.
+        self._drawn_as: tuple[str, int] | None = None
         self._gap = 1  # frames between probes
         self._wait = 0  # frames still to capture directly before the next probe
         self.reused = 0  # frames answered from the previous frame's pixels
@@ -111,8 +113,8 @@ class BeginFrameCapture:
 
     def capture(self, fmt: str, quality: int) -> bytes | None:
         """The pixels of the frame just seeked, or None: the previous frame's pixels
-        are still exactly what is on screen."""
-        if self._reuse and self._has_frame and self._wait == 0:
+        are still exactly what is on screen, in the same format and quality."""
+        if self._reuse and self._drawn_as == (fmt, quality) and self._wait == 0:
             if not self._begin({})["hasDamage"]:
                 self.reused += 1
                 self._gap = 1
@@ -132,7 +134,7 @@ class BeginFrameCapture:
                 raise BrowserCrashedError(
                     "the browser drew no picture for a frame twice in a row; retry the render"
                 )
-        self._has_frame = True
+        self._drawn_as = (fmt, quality)
         self.drawn += 1
         if self._reuse and self._wait == 0:
             self._begin({})  # absorb the damage the screenshot leaves for the next probe
