@@ -37,7 +37,7 @@ def validate_render_config(
     from framerun_service.render.chunksizing import MAX_INSTANCE_VCPUS
     from framerun_service.render.composition import load_composition
     from framerun_service.render.config import RenderConfig
-    from framerun_service.render.plan import make_plan
+    from framerun_service.render.plan import DEFAULT_MAX_PARALLEL_CHUNKS, make_plan
 
     if not isinstance(config, Mapping):
         raise InvalidConfigError(f"config must be an object, got {type(config).__name__}")
@@ -56,7 +56,7 @@ def validate_render_config(
         frames=parsed.frames,
         chunk_size=parsed.chunk_size,
         target_chunk_frames=parsed.target_chunk_frames,
-        max_parallel_chunks=parsed.max_parallel_chunks,
+        max_parallel_chunks=parsed.max_parallel_chunks or DEFAULT_MAX_PARALLEL_CHUNKS,
         # The client cannot know the instance's size: check against Cloud Run's largest,
         # refusing only what no instance could render; the service checks its own size.
         instance_vcpus=MAX_INSTANCE_VCPUS,

@@ -118,7 +118,7 @@ def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Plan
     from framerun_service.render.site import site_tree_hash
 
     config = RenderConfig.from_json(req.config)
-    _check_instances(config.max_parallel_chunks, engine.max_instances)
+    max_parallel_chunks = _parallel_chunks(config.max_parallel_chunks, engine.max_instances)
     site = engine.site(storage, req.site_uri)
     comp = load_composition(site, entry=config.composition, overrides=config.overrides())
     encoder = config.encoder(comp.fps)
@@ -133,7 +133,7 @@ def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Plan
         frames=config.frames,
         chunk_size=config.chunk_size,
         target_chunk_frames=config.target_chunk_frames,
-        max_parallel_chunks=config.max_parallel_chunks,
+        max_parallel_chunks=max_parallel_chunks,
         instance_vcpus=engine.chunk_pages,  # one page per vCPU: the instance's size
         audio=composition_clips(comp, warnings=warnings),
         jpeg_quality=engine_settings().jpeg_quality,
@@ -144,13 +144,26 @@ def _make_plan(storage: Storage, engine: Engine, req: PlanRequest) -> tuple[Plan
     return the_plan, site, warnings
 
 
+def _parallel_chunks(asked: int | None, max_instances: int | None) -> int:
+    """maxParallelChunks as asked, or by default DEFAULT_MAX_PARALLEL_CHUNKS capped at the
+    service's instances: automatic chunk sizing spreads a render over this many chunks,
+    and more chunks than instances only queue (one instance renders one at a time)."""
+    from framerun_service.render.plan import DEFAULT_MAX_PARALLEL_CHUNKS
+
+    if asked is None:
+        return min(DEFAULT_MAX_PARALLEL_CHUNKS, max_instances or DEFAULT_MAX_PARALLEL_CHUNKS)
+    _check_instances(asked, max_instances)
+    return asked
+
+
 def _check_instances(max_parallel_chunks: int, max_instances: int | None) -> None:
     """Refuse more chunks at once than the service has instances: the rest would wait for
     an instance, be refused with 429 and burn their retries."""
     if max_instances is not None and max_parallel_chunks > max_instances:
+        instances = f"{max_instances} instance{'' if max_instances == 1 else 's'}"
         raise InvalidConfigError(
             f"maxParallelChunks {max_parallel_chunks} is more than this service's "
-            f"{max_instances} instances (one chunk each); lower maxParallelChunks to "
+            f"{instances} (one chunk each); lower maxParallelChunks to "
             f"{max_instances}, or raise the service's max_instance_count (Terraform) "
             f"to {max_parallel_chunks}"
         )

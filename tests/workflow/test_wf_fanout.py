@@ -138,6 +138,10 @@ def test_twenty_in_flight_stay_in_the_renders_own_execution(render: Any) -> None
 
 def test_a_typed_chunk_failure_in_a_child_fails_the_render_with_its_code(render: Any) -> None:
     job = render(100, 60)
+    # The other chunks take 0.5 s, chunk 50 fails at once: its group's queued chunks
+    # (54-66) wait for a slot long after the failure is known, even on a loaded machine
+    # (at 0.05 s a busy CI run had started all 33 before the failure came back).
+    job.service.chunk_delay_s = 0.5
     font = {"error": {"code": "FONT_FETCH_FAILED", "message": "font 404", "retryable": False}}
     job.service.script[("renderChunk", 50)] = [(400, font)]
     record = job.run()

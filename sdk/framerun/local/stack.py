@@ -250,6 +250,10 @@ def _start_service(
         **env,
         "STORAGE_EMULATOR_HOST": storage_url,
         "GOOGLE_CLOUD_PROJECT": PROJECT,
+        # One gunicorn worker with one thread renders one chunk at a time, as one
+        # Cloud Run instance does: automatic sizing then cuts one chunk's worth per
+        # machine, not 16 chunks that would queue for it.
+        "FRAMERUN_MAX_INSTANCES": "1",
         **service_environment(
             port=service_port,
             bucket=BUCKET,

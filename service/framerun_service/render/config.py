@@ -19,7 +19,6 @@ from framerun_service.render.encoding import (
     EncoderSettings,
     encoder_settings,
 )
-from framerun_service.render.plan import DEFAULT_MAX_PARALLEL_CHUNKS
 
 _WIRE_NAMES = {
     "composition": "composition",
@@ -61,7 +60,8 @@ class RenderConfig:
     # None: the plan sizes chunks itself (chunksizing.py); a number is honoured or refused.
     chunk_size: int | None = None
     target_chunk_frames: int | None = None  # the most frames an automatic chunk may hold
-    max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS
+    # None: the service's default, DEFAULT_MAX_PARALLEL_CHUNKS capped at its instances.
+    max_parallel_chunks: int | None = None
     frames: tuple[int, int] | None = None
     format: str = DEFAULT_FORMAT
     codec: str = DEFAULT_CODEC  # mp4 only: h264 | h265
