@@ -23,10 +23,7 @@ docs/performance.md and docs/performance.png.
 - Peak MB: the summed PSS of the tool's whole process tree, sampled every 0.25 s
   (run-peer.sh samples HyperFrames, this script framerun, the same way); the highest
   over the reps.
-- PSNR (dB): every decoded frame (RGB, 8-bit, all pixels; converted by the stream's
-  tagged matrix with swscale's accurate rounding, as a player shows it; swscale's
-  default path rounds down, ≈ 0.75 level dark on every picture, which favours an
-  encode biased up over an exact one) of each tool's first good
+- PSNR (dB): every decoded frame (RGB, 8-bit, all pixels) of each tool's first good
   render against framerun's lossless PNG-sequence render of the same page (made once,
   not timed), averaged over the frames; identical frames count 100 dB. ΔPSNR =
   framerun − HF. The reference is framerun's own capture, so framerun's figure is its
@@ -60,7 +57,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import Interpolation
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,12 +68,6 @@ PEER_COMPS = ["blank-demo", "warm-grain", "video-demo", "css-motion"]
 HF_VERSION = "0.8.170"
 LABELS = {"hf": "HF", "fr": "framerun"}
 PSNR_CAP = 100.0  # dB given to a frame identical to its reference
-# YUV → RGB for PSNR: accurate rounding, chroma interpolated to every pixel.
-ACCURATE_RGB = (
-    int(Interpolation.BILINEAR)
-    | int(Interpolation.ACCURATE_RND)
-    | int(Interpolation.FULL_CHR_H_INT)
-)
 GEOMEAN_TARGET, EACH_TARGET, PSNR_DROP_DB = 1.5, 1.2, 0.3
 HEADER = ["composition", "frames", "HF fps", "framerun fps", "ratio", "HF peak MB"]
 HEADER += ["framerun peak MB", "HF PSNR", "framerun PSNR", "ΔPSNR", "notes"]
@@ -311,8 +301,7 @@ def quality(video: Path, refs: list[Path], frames: int) -> Quality:
     total, low, n = 0.0, PSNR_CAP, 0
     with av.open(str(video)) as container:
         for frame, ref in zip(container.decode(video=0), refs, strict=False):
-            # By the stream's tagged matrix and range (reformat's default), rounded accurately.
-            got = frame.reformat(format="rgb24", interpolation=ACCURATE_RGB).to_ndarray()
+            got = frame.to_ndarray(format="rgb24")  # converted with the stream's tagged matrix
             with Image.open(ref) as image:
                 want = np.asarray(image.convert("RGB"))
             if got.shape != want.shape:
