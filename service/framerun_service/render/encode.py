@@ -1,11 +1,12 @@
 """PyAV encoding of captured frames into one closed-GOP chunk.
 
 Frames arrive as JPEG (the fast path) or PNG bytes (lossless, and the only
-capture that carries alpha). JPEGs decode with PyAV's mjpeg decoder (≈4 ms at
-1080p) and swscale converts JFIF's BT.601 full range to BT.709 limited range;
-an RGBA PNG keeps its alpha plane through the same conversion into yuva420p
-(VP9) or yuva444p10le (ProRes 4444), straight (not premultiplied) as the PNG
-holds it. Memory is constant: one frame in flight.
+capture that carries alpha). JPEGs decode with PyAV's mjpeg decoder (≈10 ms at
+1080p, q100) and jfifcolour.py converts JFIF's BT.601 full range to BT.709 limited
+range on the planes (≈1 ms); a PNG goes through swscale from RGB, and an RGBA PNG
+keeps its alpha plane through that conversion into yuva420p (VP9) or
+yuva444p10le (ProRes 4444), straight (not premultiplied) as the PNG holds it.
+Memory is constant: one frame in flight.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoRef
 from av.video.stream import VideoStream
 
 from framerun_service.render.encoding import EncoderSettings
+from framerun_service.render.jfifcolour import JfifToBt709
 
-# swscale's flags for the two colour conversions, measured against lossless
+# swscale's flags for the colour conversions through RGB, measured against lossless
 # references of 1080p pages (PSNR of the decoded video, RGB):
-# - A JPEG's chroma is already subsampled, so nearest sampling up to RGB and back
-#   down takes the same samples again: POINT is exact, and cheapest. Without
-#   ACCURATE_RND every conversion rounds the same way, and the pictures came out
-#   1-2 levels dark: +1.5 dB on css-motion, +2.2 dB on warm-grain, for ≈ 2 ms.
+# - A JPEG's chroma (where jfifcolour.py does not apply: ProRes, a 4:4:4 JPEG) is
+#   already subsampled, so nearest sampling up to RGB and back down takes the same
+#   samples again: POINT is exact, and cheapest. Without ACCURATE_RND every
+#   conversion rounds the same way, and the pictures came out 1-2 levels dark:
+#   +1.5 dB on css-motion, +2.2 dB on warm-grain, for ≈ 2 ms.
 # - A PNG has a chroma sample per pixel, so going down to 4:2:0 must average
 #   them (AREA): POINT aliased edges, −0.5 dB.
 _FROM_JPEG = int(Interpolation.POINT) | int(Interpolation.ACCURATE_RND)
@@ -75,14 +78,18 @@ class ChunkEncoder:
         self._jpeg = av.CodecContext.create("mjpeg", "r")
         self._png = av.CodecContext.create("png", "r")
         self._reformatter = VideoReformatter()
+        self._jfif = JfifToBt709()
         self._last: av.VideoFrame | None = None
         self.frames = 0
 
     def add_jpeg(self, data: bytes) -> None:
         (frame,) = self._jpeg.decode(av.Packet(data))
-        # JFIF is BT.601 full range. Going through RGB with POINT sampling is the
-        # cheapest exact path (≈5 ms at 1080p): nearest-upsampled chroma is taken
-        # back at the same sample positions, and luma is never resampled.
+        if JfifToBt709.handles(frame, self.settings.pix_fmt):
+            self._encode(self._jfif.convert(frame))
+            return
+        # Other outputs (ProRes' 4:2:2) and odd sizes: through RGB with POINT
+        # sampling, so nearest-upsampled chroma is taken back at the same sample
+        # positions and luma is never resampled.
         rgb = self._reformatter.reformat(frame, format="rgb24", interpolation=_FROM_JPEG, threads=1)
         self._encode(self._to_yuv(rgb, _FROM_JPEG))
 
