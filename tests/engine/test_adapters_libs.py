@@ -186,6 +186,30 @@ def test_video_timing_attributes_place_hide_and_loop_the_clip(
     assert psnr(right(24), source[54][:, :160]) >= 35
 
 
+def test_scripts_that_seek_a_taken_over_video_get_its_events_and_the_engine_keeps_the_picture(
+    tmp_path: Path, clip: Path, source: list[np.ndarray]
+) -> None:
+    """The engine shows this video's pictures itself (it loses its source); a script
+    that seeks it and waits for 'seeked' must not wait forever, and the picture
+    stays the composition time's. The box turns green once the script saw it all."""
+    body = (
+        '<video id="v" src="clip.webm" style="width:320px"></video>'
+        '<div id="box" style="position:absolute;left:0;top:0;width:20px;height:20px;'
+        'background:red"></div><script>'
+        "const v = document.getElementById('v'), box = document.getElementById('box');"
+        "setTimeout(() => window.__framerun.delay(new Promise((ok) => {"
+        "  v.addEventListener('seeked', ok, {once: true}); v.currentTime = 1.5; })"
+        "  .then(() => { if (v.readyState >= 1 && v.currentTime === 1.5 && v.duration === 2)"
+        "    box.style.background = 'lime'; })), 100);"
+        "</script>"
+    )
+    project = video_page(tmp_path / "p", clip, body)
+    frames = capture_frames(project, [3, 9])  # the script seeks during frame 3 (100 ms)
+    assert tuple(frames[9][10, 10]) == (0, 255, 0), "the script's seek never settled"
+    below_box = (slice(40, None), slice(None))
+    assert psnr(frames[9][below_box], source[9][below_box]) >= 35
+
+
 # ---------------------------------------------------------------- examples
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

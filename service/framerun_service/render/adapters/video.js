@@ -27,7 +27,9 @@
  * config.videoFrames, videoframes.py) are not played by the element at all. It
  * loses its source, and each frame its picture arrives as the element's poster,
  * decoded and encoded by the engine; the element keeps its CSS and its place, and
- * its duration and size read as the source's. Other videos are seeked as below.
+ * reads as a loaded, paused element of the source: its duration and size, the
+ * currentTime a script set, and the media events (loadedmetadata, seeked) a script
+ * waits on. Other videos are seeked as below.
  *
  * Frame N of the composition shows the source frame on screen at
  * t = N / fps: we aim a little into that frame (AIM_S) rather than at its
@@ -103,16 +105,49 @@
     const sitePath = url.origin === location.origin ? decodeURIComponent(url.pathname) : "";
     return Object.prototype.hasOwnProperty.call(FRAMES.sources, sitePath) ? sitePath : null;
   }
-  // The element stops loading its source and reads as the source would.
+  // The element stops loading its source and reads as the source would: loaded,
+  // paused, and seekable. Page scripts often wait on its media events (a seek they
+  // started from 'loadedmetadata', or one they start later); they get the events the
+  // element would have sent, or they would wait forever on an element with no source.
+  const TAKEN_OVER = ["duration", "videoWidth", "videoHeight", "readyState", "seeking", "currentTime"];
+  const HAVE_ENOUGH_DATA = 4;
   function detach(v, sitePath) {
     const info = FRAMES.sources[sitePath];
+    const wasSeeking = v.seeking;
+    const hadMetadata = v.readyState >= 1;
+    let current = v.currentTime;
     posters.set(v, { sitePath, shown: null, preload: null });
     v.removeAttribute("src");
     v.load(); // removing src alone keeps the loaded resource
-    const reads = { duration: info.duration, videoWidth: info.width, videoHeight: info.height };
+    const send = (...names) => real.setTimeout(() => names.forEach((name) => v.dispatchEvent(new Event(name))), 0);
+    const reads = {
+      duration: info.duration,
+      videoWidth: info.width,
+      videoHeight: info.height,
+      readyState: HAVE_ENOUGH_DATA,
+      seeking: false,
+    };
     for (const [name, value] of Object.entries(reads)) {
       Object.defineProperty(v, name, { configurable: true, get: () => value });
     }
+    Object.defineProperty(v, "currentTime", {
+      configurable: true,
+      get: () => current,
+      set: (value) => {
+        const t = Number(value);
+        if (!Number.isFinite(t)) throw new TypeError(`${label(v)}: currentTime must be a finite number`);
+        current = Math.min(Math.max(t, 0), info.duration);
+        send("seeking", "timeupdate", "seeked");
+      },
+    });
+    if (!hadMetadata) send("durationchange", "loadedmetadata", "loadeddata", "canplay", "canplaythrough");
+    if (wasSeeking) send("seeked");
+  }
+  // A script gave a taken-over element a new source: it reads as a plain element again.
+  function reattach(v) {
+    posters.delete(v);
+    prepared.delete(v);
+    TAKEN_OVER.forEach((name) => delete v[name]);
   }
   // Show the source's picture at `target` s as the poster, once it is decoded.
   async function showPoster(v, poster, target) {
@@ -195,11 +230,7 @@
     }
   }
   async function sync(v, t) {
-    if (posters.has(v) && v.getAttribute("src")) {
-      // A script gave the element a new source: start over with it.
-      posters.delete(v);
-      prepared.delete(v);
-    }
+    if (posters.has(v) && v.getAttribute("src")) reattach(v); // start over with the new source
     prepare(v);
     const poster = posters.get(v);
     if (!poster) {
