@@ -13,7 +13,7 @@ import pytest
 
 from framerun_service.core.errors import BrowserCrashedError
 from framerun_service.render.browser import BrowserSession, PageSpec
-from framerun_service.render.cdp import Chrome, TargetClosedError
+from framerun_service.render.cdp import CdpSession, Chrome, TargetClosedError
 from framerun_service.render.chrome import CHROME_ARGS
 from framerun_service.render.deadline import renderer_pids
 from framerun_service.render.settings import engine_settings
@@ -95,3 +95,24 @@ def test_a_browser_that_dies_fails_its_calls_and_the_next_page_gets_a_new_one(
     finally:
         session.close()
     assert not browser.profile.exists()
+
+
+def test_replies_larger_than_the_pipe_arrive_whole_and_in_step() -> None:
+    """Replies many pipe-fulls long (a frame's capture is megabytes) come out whole, and
+    the small ones around them still match their calls."""
+    chrome = _chrome()
+    try:
+        target = chrome.browser.send("Target.createTarget", {"url": "about:blank"}, timeout=30)
+        attached = chrome.browser.send(
+            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, timeout=30
+        )
+        page = CdpSession(chrome, attached["sessionId"])
+        for size in (3 << 20, 5, 700_001, 1 << 20):
+            reply = page.send(
+                "Runtime.evaluate",
+                {"expression": f"'x'.repeat({size}) + '|' + {size}", "returnByValue": True},
+                timeout=30,
+            )
+            assert reply["result"]["value"] == "x" * size + f"|{size}"
+    finally:
+        chrome.close()
