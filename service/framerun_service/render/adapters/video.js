@@ -45,7 +45,7 @@
   const LOAD_TIMEOUT_MS = 15000;
   const FRAME_TIMEOUT_MS = 5000;
   const POLL_MS = 10;
-  const HAVE_CURRENT_DATA = 2;
+  const HAVE_METADATA = 1, HAVE_CURRENT_DATA = 2, HAVE_ENOUGH_DATA = 4;
   const AIM_S = Math.min(0.004, 0.25 / fr.fps);
   const FRAMES = fr.config.videoFrames || { path: "", sources: {} };
 
@@ -92,7 +92,7 @@
   }
 
   // ---------------------------------------------------------------- posters
-  const posters = new WeakMap(); // video -> { sitePath, shown, preload }
+  const posters = new WeakMap(); // video -> { sitePath, shown, preload, overrides }
   function posterSource(v) {
     const src = v.getAttribute("src");
     if (!src || v.querySelector("source")) return null;
@@ -109,45 +109,42 @@
   // paused, and seekable. Page scripts often wait on its media events (a seek they
   // started from 'loadedmetadata', or one they start later); they get the events the
   // element would have sent, or they would wait forever on an element with no source.
-  const TAKEN_OVER = ["duration", "videoWidth", "videoHeight", "readyState", "seeking", "currentTime"];
-  const HAVE_ENOUGH_DATA = 4;
   function detach(v, sitePath) {
     const info = FRAMES.sources[sitePath];
     const wasSeeking = v.seeking;
-    const hadMetadata = v.readyState >= 1;
+    const hadMetadata = v.readyState >= HAVE_METADATA;
     let current = v.currentTime;
-    posters.set(v, { sitePath, shown: null, preload: null });
     v.removeAttribute("src");
     v.load(); // removing src alone keeps the loaded resource
     const send = (...names) => real.setTimeout(() => names.forEach((name) => v.dispatchEvent(new Event(name))), 0);
-    const reads = {
-      duration: info.duration,
-      videoWidth: info.width,
-      videoHeight: info.height,
-      readyState: HAVE_ENOUGH_DATA,
-      seeking: false,
-    };
-    for (const [name, value] of Object.entries(reads)) {
-      Object.defineProperty(v, name, { configurable: true, get: () => value });
-    }
-    Object.defineProperty(v, "currentTime", {
-      configurable: true,
-      get: () => current,
-      set: (value) => {
-        const t = Number(value);
-        if (!Number.isFinite(t)) throw new TypeError(`${label(v)}: currentTime must be a finite number`);
-        current = Math.min(Math.max(t, 0), info.duration);
-        send("seeking", "timeupdate", "seeked");
+    const reads = (value) => ({ configurable: true, get: () => value });
+    const overrides = {
+      duration: reads(info.duration),
+      videoWidth: reads(info.width),
+      videoHeight: reads(info.height),
+      readyState: reads(HAVE_ENOUGH_DATA),
+      seeking: reads(false),
+      currentTime: {
+        configurable: true,
+        get: () => current,
+        set: (value) => {
+          const t = Number(value);
+          if (!Number.isFinite(t)) throw new TypeError(`${label(v)}: currentTime must be a finite number`);
+          current = Math.min(Math.max(t, 0), info.duration);
+          send("seeking", "timeupdate", "seeked");
+        },
       },
-    });
+    };
+    Object.defineProperties(v, overrides);
+    posters.set(v, { sitePath, shown: null, preload: null, overrides: Object.keys(overrides) });
     if (!hadMetadata) send("durationchange", "loadedmetadata", "loadeddata", "canplay", "canplaythrough");
     if (wasSeeking) send("seeked");
   }
   // A script gave a taken-over element a new source: it reads as a plain element again.
   function reattach(v) {
+    posters.get(v).overrides.forEach((name) => delete v[name]);
     posters.delete(v);
     prepared.delete(v);
-    TAKEN_OVER.forEach((name) => delete v[name]);
   }
   // Show the source's picture at `target` s as the poster, once it is decoded.
   async function showPoster(v, poster, target) {
